@@ -1,0 +1,1 @@
+"""Derivation tooling: generate code, JSON Schemas and buf images from proto/ (the single source of truth)."""
