@@ -36,7 +36,9 @@ def buf_executable() -> str:
         raise ToolError(f"buf not found; install it with: pip install buf-bin=={BUF_VERSION}")
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False).stdout.strip()
     if version != BUF_VERSION:
-        raise ToolError(f"buf {version or '(unknown)'} found at {exe}, but the checks are pinned to {BUF_VERSION}")
+        raise ToolError(
+            f"buf {version or '(unknown)'} found at {exe}, but the checks are pinned to {BUF_VERSION}"
+        )
     return exe
 
 
@@ -89,7 +91,9 @@ def breaking(root: Path, against: str | None = None) -> int:
             return 0
         against = versions[-1]
     elif against not in versions:
-        raise ToolError(f"no release snapshot {RELEASED_DIR / against}; have: {', '.join(versions) or 'none'}")
+        raise ToolError(
+            f"no release snapshot {RELEASED_DIR / against}; have: {', '.join(versions) or 'none'}"
+        )
     config = str(root / BUF_CONFIG)
     with tempfile.TemporaryDirectory(prefix="ansim-buf-") as tmp:
         work = Path(tmp)
@@ -118,7 +122,9 @@ def breaking(root: Path, against: str | None = None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.buf_checks", description=__doc__.split("\n\n")[0])
     parser.add_argument("check", choices=["lint", "breaking"])
-    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="repository root (default: this checkout)")
+    parser.add_argument(
+        "--root", type=Path, default=REPO_ROOT, help="repository root (default: this checkout)"
+    )
     parser.add_argument("--against", help="release snapshot to compare with (default: the latest)")
     args = parser.parse_args(argv)
     root: Path = args.root.resolve()

@@ -135,7 +135,9 @@ def sync(target: Target) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.generate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only report drift; exit 1 if anything differs")
-    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="repository root (default: this checkout)")
+    parser.add_argument(
+        "--root", type=Path, default=REPO_ROOT, help="repository root (default: this checkout)"
+    )
     args = parser.parse_args(argv)
     root: Path = args.root.resolve()
     try:
@@ -159,9 +161,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             image_path.parent.mkdir(parents=True, exist_ok=True)
             image_path.write_bytes(image)
             for line in changes:
-                print(f"  {line.replace('missing (would be added)', 'added').replace('stale (would be removed)', 'removed')}")
-            print(f"generated {len(_files(root / 'gen/python'))} Python files and "
-                  f"{len(_files(root / 'spec/schemas'))} schemas ({len(changes)} changed); image: {IMAGE_PATH}")
+                done = line.replace("missing (would be added)", "added").replace(
+                    "stale (would be removed)", "removed"
+                )
+                print(f"  {done}")
+            print(
+                f"generated {len(_files(root / 'gen/python'))} Python files and "
+                f"{len(_files(root / 'spec/schemas'))} schemas ({len(changes)} changed); image: {IMAGE_PATH}"
+            )
             return 0
     except ToolError as exc:
         print(f"error: {exc}", file=sys.stderr)

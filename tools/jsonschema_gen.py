@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.json_format import MessageToDict
@@ -47,7 +47,9 @@ TIMESTAMP_PATTERN = (
 )
 DURATION_PATTERN = r"^-?\d+(\.\d{1,9})?s$"
 NONNEGATIVE_DURATION_PATTERN = r"^\d+(\.\d{1,9})?s$"
-FIELD_MASK_PATTERN = r"^([a-z][A-Za-z0-9]*(\.[a-z][A-Za-z0-9]*)*(,[a-z][A-Za-z0-9]*(\.[a-z][A-Za-z0-9]*)*)*)?$"
+FIELD_MASK_PATTERN = (
+    r"^([a-z][A-Za-z0-9]*(\.[a-z][A-Za-z0-9]*)*(,[a-z][A-Za-z0-9]*(\.[a-z][A-Za-z0-9]*)*)*)?$"
+)
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 TUUID_PATTERN = r"^[0-9a-fA-F]{32}$"
 ULID_PATTERN = r"^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$"
@@ -122,10 +124,12 @@ class SchemaGenerator:
         # on the options are parsed as extensions (and not left as unknown fields) independent of
         # whatever is imported in this process.
         pool = descriptor_pool.DescriptorPool()
-        for fdp in validate_descriptor_set().file:
-            pool.Add(fdp)
-        fds_class = message_factory.GetMessageClass(pool.FindMessageTypeByName("google.protobuf.FileDescriptorSet"))
-        self._fds = fds_class.FromString(image)
+        for validate_fdp in validate_descriptor_set().file:
+            pool.Add(validate_fdp)
+        fds_class = message_factory.GetMessageClass(
+            pool.FindMessageTypeByName("google.protobuf.FileDescriptorSet")
+        )
+        self._fds: Any = cast(Any, fds_class.FromString(image))
         self._field_ext = pool.FindExtensionByName("buf.validate.field")
         self._message_ext = pool.FindExtensionByName("buf.validate.message")
         self._oneof_ext = pool.FindExtensionByName("buf.validate.oneof")
@@ -140,7 +144,7 @@ class SchemaGenerator:
             if loc.leading_comments:
                 self._index.comments[(fdp.name, tuple(loc.path))] = clean_comment(loc.leading_comments)
         prefix = f"{fdp.package}." if fdp.package else ""
-        for i, enum in enumerate(fdp.enum_type):
+        for enum in fdp.enum_type:
             self._index.enums[prefix + enum.name] = enum
         for i, msg in enumerate(fdp.message_type):
             self._index_message(fdp, prefix + msg.name, msg, (4, i))
@@ -205,7 +209,9 @@ class SchemaGenerator:
         required: list[str] = []
         all_of: list[dict[str, Any]] = []
         for i, fld in enumerate(proto.field):
-            rules = fld.options.Extensions[self._field_ext] if fld.options.HasExtension(self._field_ext) else None
+            rules = (
+                fld.options.Extensions[self._field_ext] if fld.options.HasExtension(self._field_ext) else None
+            )
             prop = self._field_schema(fld, rules, defs)
             comment = self._index.comment(msg.file.name, (*msg.path, 2, i)) if comments else ""
             if comment:
@@ -226,7 +232,10 @@ class SchemaGenerator:
             if not members:
                 continue
             all_of.extend(_at_most_one(members))
-            if oneof.options.HasExtension(self._oneof_ext) and oneof.options.Extensions[self._oneof_ext].required:
+            if (
+                oneof.options.HasExtension(self._oneof_ext)
+                and oneof.options.Extensions[self._oneof_ext].required
+            ):
                 all_of.append({"anyOf": [{"required": [m]} for m in members]})
         cel: list[dict[str, str]] = []
         if proto.options.HasExtension(self._message_ext):
@@ -279,7 +288,9 @@ class SchemaGenerator:
             return self._annotate_rules(schema, rules)
         if fld.label == T.LABEL_REPEATED:
             rrules = rules.repeated if rules is not None and rules.HasField("repeated") else None
-            item = self._value_schema(fld, rrules.items if rrules is not None and rrules.HasField("items") else None, defs)
+            item = self._value_schema(
+                fld, rrules.items if rrules is not None and rrules.HasField("items") else None, defs
+            )
             schema = {"type": "array", "items": item}
             if rrules is not None:
                 if rrules.HasField("min_items"):
@@ -295,7 +306,9 @@ class SchemaGenerator:
         # proto3 JSON omits default values, so a `required` scalar with implicit presence must be
         # present AND non-default. Fields with explicit presence (optional, messages) only need to
         # be present.
-        has_presence = fld.proto3_optional or fld.type in (T.TYPE_MESSAGE, T.TYPE_GROUP) or fld.HasField("oneof_index")
+        has_presence = (
+            fld.proto3_optional or fld.type in (T.TYPE_MESSAGE, T.TYPE_GROUP) or fld.HasField("oneof_index")
+        )
         if is_required and not has_presence:
             schema = _non_default(schema, fld, self)
         return self._annotate_rules(schema, rules)
@@ -436,9 +449,7 @@ def _cel_list(cel: Iterable[Any], expressions: Iterable[str]) -> list[dict[str, 
 
 
 def _at_most_one(members: list[str]) -> list[dict[str, Any]]:
-    return [
-        {"not": {"required": [a, b]}} for i, a in enumerate(members) for b in members[i + 1 :]
-    ]
+    return [{"not": {"required": [a, b]}} for i, a in enumerate(members) for b in members[i + 1 :]]
 
 
 def _number(value: float | int) -> float | int:
@@ -452,8 +463,8 @@ def _scalar_schema(ftype: int, rules: Any) -> dict[str, Any]:
     if ftype in FLOAT_TYPES:
         nrules = None
         if rules is not None:
-            kind = "double" if ftype == T.TYPE_DOUBLE else "float"
-            nrules = getattr(rules, kind) if rules.HasField(kind) else None
+            fkind = "double" if ftype == T.TYPE_DOUBLE else "float"
+            nrules = getattr(rules, fkind) if rules.HasField(fkind) else None
         number: dict[str, Any] = {"type": "number"}
         has_lower = has_upper = finite = False
         if nrules is not None:
@@ -636,10 +647,14 @@ def _non_default(schema: dict[str, Any], fld: Any, gen: SchemaGenerator) -> dict
         zero = next((v.name for v in enum.value if v.number == 0), None)
         return {**schema, "enum": [n for n in schema.get("enum", []) if n != zero]}
     if ftype in INT64_TYPES or ftype in UINT64_TYPES:
-        return {**schema, "not": {"pattern": r"^-?0+$"}} if "not" not in schema else {
-            **schema,
-            "allOf": [{"not": {"pattern": r"^-?0+$"}}],
-        }
+        return (
+            {**schema, "not": {"pattern": r"^-?0+$"}}
+            if "not" not in schema
+            else {
+                **schema,
+                "allOf": [{"not": {"pattern": r"^-?0+$"}}],
+            }
+        )
     # int32/uint32/float/double
     zero_check = {"not": {"const": 0}}
     return {"allOf": [schema, zero_check]}

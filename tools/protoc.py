@@ -95,7 +95,9 @@ def validate_file_descriptor() -> descriptor_pb2.FileDescriptorProto:
         ):
             fdp = descriptor_pb2.FileDescriptorProto.FromString(node.args[0].value)
             if fdp.name != VALIDATE_PROTO:
-                raise ToolError(f"{source_path}: embedded descriptor is {fdp.name!r}, expected {VALIDATE_PROTO}")
+                raise ToolError(
+                    f"{source_path}: embedded descriptor is {fdp.name!r}, expected {VALIDATE_PROTO}"
+                )
             return fdp
     raise ToolError(f"{source_path}: no file_desc(b'...') call with the serialized descriptor")
 
@@ -116,7 +118,9 @@ def validate_descriptor_set() -> descriptor_pb2.FileDescriptorSet:
 
 def ansim_proto_files(proto_root: Path) -> list[str]:
     """The ansim .proto files, as import paths relative to ``proto_root``, sorted."""
-    files = sorted(p.relative_to(proto_root).as_posix() for p in (proto_root / ANSIM_PROTO_DIR).glob("*.proto"))
+    files = sorted(
+        p.relative_to(proto_root).as_posix() for p in (proto_root / ANSIM_PROTO_DIR).glob("*.proto")
+    )
     if not files:
         raise ToolError(f"no .proto files in {proto_root / ANSIM_PROTO_DIR}")
     return files
@@ -141,7 +145,12 @@ def mypy_plugins() -> list[str]:
 
 
 def run_protoc(
-    proto_root: Path, workdir: Path, args: Sequence[str], files: Sequence[str], *, extra_includes: Sequence[Path] = ()
+    proto_root: Path,
+    workdir: Path,
+    args: Sequence[str],
+    files: Sequence[str],
+    *,
+    extra_includes: Sequence[Path] = (),
 ) -> None:
     """Run grpcio-tools' bundled protoc with the validate descriptor set and the standard include path.
 
@@ -164,7 +173,9 @@ def run_protoc(
     if result.returncode != 0 or result.stderr.strip():
         # protoc prints warnings (e.g. unused imports) on stderr with exit 0; treat them as errors so
         # the contract stays clean.
-        raise ToolError(f"protoc failed ({result.returncode}):\n{result.stderr.strip()}\ncommand: {' '.join(cmd)}")
+        raise ToolError(
+            f"protoc failed ({result.returncode}):\n{result.stderr.strip()}\ncommand: {' '.join(cmd)}"
+        )
 
 
 def build_image(proto_root: Path, workdir: Path, out: Path, files: Sequence[str] | None = None) -> Path:

@@ -42,9 +42,13 @@ def snapshot(root: Path, version: str) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.release_snapshot", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.release_snapshot", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("version", help="release version, e.g. 1.0.0")
-    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="repository root (default: this checkout)")
+    parser.add_argument(
+        "--root", type=Path, default=REPO_ROOT, help="repository root (default: this checkout)"
+    )
     args = parser.parse_args(argv)
     try:
         dst = snapshot(args.root.resolve(), args.version)

@@ -1,0 +1,1 @@
+"""Ansim Interop Python SDK: validation helpers and the `ansim` command line."""
