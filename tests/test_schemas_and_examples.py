@@ -1,0 +1,83 @@
+"""Every message has a JSON Schema; examples under spec/examples agree with the schemas and the protos.
+
+- spec/examples/valid/<full.Message.Name>/*.json must pass the schema AND proto3 JSON parsing +
+  protovalidate;
+- spec/examples/invalid/<full.Message.Name>/*.json must be rejected by the schema AND by parsing or
+  protovalidate (so the two layers agree that the example is wrong);
+- every rpc request, response and stream event has at least one valid example.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ansim_sdk import jsonvalidation
+from tools.jsonschema_gen import SchemaGenerator, schema_file_name
+from tools.protoc import REPO_ROOT, build_image
+
+SPEC = REPO_ROOT / "spec"
+EXAMPLES = SPEC / "examples"
+
+
+def _generator() -> SchemaGenerator:
+    with tempfile.TemporaryDirectory(prefix="ansim-test-") as tmp:
+        image = build_image(REPO_ROOT / "proto", Path(tmp), Path(tmp) / "image.binpb").read_bytes()
+    return SchemaGenerator(image)
+
+
+_GEN = _generator()
+MESSAGES = _GEN.ansim_messages()
+RPC_MESSAGES = _GEN.rpc_messages()
+
+
+def _examples(kind: str) -> list[Path]:
+    return sorted((EXAMPLES / kind).glob("*/*.json"))
+
+
+def _id(path: Path) -> str:
+    return f"{path.parent.name}/{path.name}"
+
+
+@pytest.mark.parametrize("message", MESSAGES)
+def test_message_has_schema(message: str) -> None:
+    assert (SPEC / "schemas" / schema_file_name(message)).is_file()
+
+
+@pytest.mark.parametrize("message", RPC_MESSAGES)
+def test_rpc_message_has_valid_example(message: str) -> None:
+    found = sorted((EXAMPLES / "valid" / message).glob("*.json"))
+    assert found, f"no valid example in spec/examples/valid/{message}/ for an rpc request/response/event"
+
+
+@pytest.mark.parametrize("kind", ["valid", "invalid"])
+def test_example_dirs_name_messages(kind: str) -> None:
+    base = EXAMPLES / kind
+    dirs = sorted(d.name for d in base.iterdir() if d.is_dir()) if base.is_dir() else []
+    unknown = [d for d in dirs if d not in MESSAGES]
+    assert not unknown, f"spec/examples/{kind}/ has directories that are not ansim messages: {unknown}"
+
+
+@pytest.mark.parametrize("path", _examples("valid"), ids=_id)
+def test_valid_example(path: Path) -> None:
+    message = path.parent.name
+    text = path.read_text(encoding="utf-8")
+
+    schema = jsonvalidation.schema_problems(message, json.loads(text))
+    assert not schema, f"{_id(path)} breaks its schema: {schema}"
+    proto = jsonvalidation.proto_problems(message, text)
+    assert not proto, f"{_id(path)} fails proto3 JSON parsing or protovalidate: {proto}"
+
+
+@pytest.mark.parametrize("path", _examples("invalid"), ids=_id)
+def test_invalid_example(path: Path) -> None:
+
+    message = path.parent.name
+    text = path.read_text(encoding="utf-8")
+    assert jsonvalidation.schema_problems(message, json.loads(text)), f"{_id(path)} passes its JSON Schema"
+    assert jsonvalidation.proto_problems(message, text), (
+        f"{_id(path)} passes proto3 JSON parsing and protovalidate"
+    )
