@@ -1,0 +1,203 @@
+"""Streaming import of the national CCTV standard dataset (전국CCTV표준데이터) from CSV.
+
+* Layout: detected from the header row by column names (current 18-column layout or the older
+  layout; see ``layout``). Surrounding whitespace and a byte-order mark are tolerated.
+* Encoding: UTF-8 (with or without BOM) if the first 64 KiB decode strictly as UTF-8, else
+  CP949 (a superset of EUC-KR). A later line that does not decode becomes a ``RowError``.
+* Streaming: the file is read line by line; rows are yielded as ``CameraRecord`` or
+  ``RowError(line_number, reason)``; a bad row never stops the import. Line numbers are the
+  first physical line of the row (the header is line 1; quoted fields may span lines).
+* Bad rows: wrong number of columns; missing, non-numeric, non-finite or out-of-box
+  coordinates (box: lat 32.5–39.0, lon 124.0–132.0, see ``fields.KOREA_LAT``); numbers that are
+  not whole or out of range; malformed dates; missing 관리번호 (current layout), 관리기관명 or
+  카메라대수; a malformed 개방자치단체코드.
+* Legacy rows without 관리번호 get a stable derived id ``<제공기관코드>-<16 hex digits>``: the
+  first 64 bits of SHA-256 over road address, lot address, purpose and the coordinates at six
+  decimals. The same site always gets the same id across releases and encodings; two rows that
+  agree on all of these collapse to one id (the caller decides how to treat duplicates). The
+  purpose is part of the key because one pole often carries cameras for several purposes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+from reference_server.cameras import fields
+from reference_server.cameras.layout import Header, HeaderError, Layout, detect_layout
+from reference_server.cameras.records import CameraRecord, RowError
+from reference_server.geo.codes import AdminAgencyCode
+
+SNIFF_BYTES = 64 * 1024
+
+
+def detect_encoding(head: bytes) -> str:
+    """``utf-8-sig`` if ``head`` is valid UTF-8 (BOM or not), else ``cp949``."""
+    try:
+        codecs.getincrementaldecoder("utf-8-sig")(errors="strict").decode(head, final=False)
+    except UnicodeDecodeError:
+        return "cp949"
+    return "utf-8-sig"
+
+
+def derive_management_number(
+    record_fields: tuple[str | None, str | None, str | None, float, float], provider_code: str | None
+) -> str:
+    road, lot, purpose, lat, lon = record_fields
+    key = f"{road or ''}|{lot or ''}|{purpose or ''}|{lat:.6f}|{lon:.6f}"
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    return f"{provider_code or 'UNKNOWN'}-{digest}"
+
+
+class CameraCsvReader:
+    """Iterate a CCTV CSV file; use as a context manager so the file is closed."""
+
+    def __init__(self, path: Path | str, *, encoding: str | None = None) -> None:
+        self.path = Path(path)
+        self._file: BinaryIO = self.path.open("rb")
+        try:
+            head = self._file.read(SNIFF_BYTES)
+            self._file.seek(0)
+            self.encoding = encoding or detect_encoding(head)
+            self._line_encoding = (
+                "utf-8" if self.encoding.lower().replace("_", "-") == "utf-8-sig" else self.encoding
+            )
+            self._undecodable: set[int] = set()
+            self._reader = csv.reader(self._decoded_lines())
+            try:
+                header_row = next(self._reader)
+            except StopIteration:
+                raise HeaderError("empty file") from None
+            self.header: Header = detect_layout(header_row)
+        except BaseException:
+            self._file.close()
+            raise
+
+    @property
+    def layout(self) -> Layout:
+        return self.header.layout
+
+    def _decoded_lines(self) -> Iterator[str]:
+        for number, raw in enumerate(self._file, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            try:
+                yield raw.decode(self._line_encoding)
+            except UnicodeDecodeError:
+                self._undecodable.add(number)
+                yield raw.decode(self._line_encoding, errors="replace")
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> CameraCsvReader:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[CameraRecord | RowError]:
+        parse = _current_row if self.header.layout is Layout.CURRENT else _legacy_row
+        header = self.header
+        previous_end = self._reader.line_num
+        for row in self._reader:
+            line = previous_end + 1
+            previous_end = self._reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # blank line
+            if self._undecodable and any(n in self._undecodable for n in range(line, previous_end + 1)):
+                yield RowError(line, f"bytes that are not valid {self.encoding}")
+                continue
+            if len(row) != header.width:
+                yield RowError(line, f"expected {header.width} columns, found {len(row)}")
+                continue
+            try:
+                yield parse(row, header, line)
+            except fields.FieldError as exc:
+                yield RowError(line, str(exc))
+
+
+def iter_camera_csv(path: Path | str, *, encoding: str | None = None) -> Iterator[CameraRecord | RowError]:
+    """Stream records and row errors from ``path`` (raises ``HeaderError`` for an unknown header)."""
+    with CameraCsvReader(path, encoding=encoding) as reader:
+        yield from reader
+
+
+def _cell(row: list[str], header: Header, column: str) -> str:
+    index = header.index(column)
+    return row[index] if index is not None else ""
+
+
+def _common(
+    row: list[str], header: Header, year_month_column: str, lat_col: str, lon_col: str
+) -> dict[str, object]:
+    lat, lon = fields.coordinates(_cell(row, header, lat_col), _cell(row, header, lon_col), lat_col, lon_col)
+    count = fields.integer(_cell(row, header, "카메라대수"), "카메라대수", minimum=1, maximum=10_000)
+    if count is None:
+        raise fields.FieldError("missing 카메라대수")
+    return {
+        "managing_agency": fields.required_text(_cell(row, header, "관리기관명"), "관리기관명"),
+        "road_address": fields.text(_cell(row, header, "소재지도로명주소")),
+        "lot_address": fields.text(_cell(row, header, "소재지지번주소")),
+        "purpose": fields.text(_cell(row, header, "설치목적구분")),
+        "camera_count": count,
+        "pixels_10k": fields.integer(_cell(row, header, "카메라화소수"), "카메라화소수", maximum=100_000),
+        "direction": fields.text(_cell(row, header, "촬영방면정보")),
+        "retention_days": fields.integer(_cell(row, header, "보관일수"), "보관일수", maximum=36_500),
+        "installed_year_month": fields.year_month(_cell(row, header, year_month_column), year_month_column),
+        "phone": fields.text(_cell(row, header, "관리기관전화번호")),
+        "latitude": lat,
+        "longitude": lon,
+        "data_date": fields.day(_cell(row, header, "데이터기준일자"), "데이터기준일자"),
+    }
+
+
+def _current_row(row: list[str], header: Header, line: int) -> CameraRecord:
+    common = _common(row, header, "설치연월", "WGS84위도", "WGS84경도")
+    code_text = fields.text(_cell(row, header, "개방자치단체코드"))
+    try:
+        code = AdminAgencyCode(code_text) if code_text is not None else None
+    except ValueError:
+        raise fields.FieldError(f"개방자치단체코드 is not a 7-digit code: {code_text!r}") from None
+    return CameraRecord(
+        management_number=fields.required_text(_cell(row, header, "관리번호"), "관리번호"),
+        local_gov_code=code,
+        update_kind=fields.text(_cell(row, header, "데이터갱신구분")),
+        updated_at=fields.timestamp(_cell(row, header, "데이터갱신시점"), "데이터갱신시점"),
+        last_modified_at=fields.timestamp(_cell(row, header, "최종수정시점"), "최종수정시점"),
+        layout=Layout.CURRENT,
+        line_number=line,
+        **common,  # type: ignore[arg-type]
+    )
+
+
+def _legacy_row(row: list[str], header: Header, line: int) -> CameraRecord:
+    common = _common(row, header, "설치년월", "위도", "경도")
+    provider_code = fields.text(_cell(row, header, "제공기관코드"))
+    number = fields.text(_cell(row, header, "관리번호"))
+    derived = number is None
+    if number is None:
+        key = (
+            common["road_address"],
+            common["lot_address"],
+            common["purpose"],
+            common["latitude"],
+            common["longitude"],
+        )
+        number = derive_management_number(key, provider_code)  # type: ignore[arg-type]
+    return CameraRecord(
+        management_number=number,
+        management_number_derived=derived,
+        provider_code=provider_code,
+        provider_name=fields.text(_cell(row, header, "제공기관명")),
+        layout=Layout.LEGACY,
+        line_number=line,
+        **common,  # type: ignore[arg-type]
+    )
