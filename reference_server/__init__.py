@@ -1,0 +1,1 @@
+"""The Ansim Interop reference smart-city center (gRPC server, store, events, security)."""

@@ -1,0 +1,242 @@
+"""Settings of one reference center: file (YAML or TOML) + ``ANSIM_`` environment, checked at start-up.
+
+Precedence, highest first: explicit overrides (command-line options), environment variables
+(``ANSIM_CENTER_ID``, nested with ``__``: ``ANSIM_TLS__SERVER_CERT``, ``ANSIM_TIMERS__RENOTIFY_COUNT``),
+the config file, defaults. Unknown keys in the file are rejected. Durations accept seconds or ISO
+8601 (``PT30S``, ``P7D``).
+
+Example ``center.yaml``::
+
+    center_id: seoul-jongno
+    display_name: 종로구 스마트도시통합센터
+    listen: 0.0.0.0:50051
+    data_dir: /var/lib/ansim
+    tls:
+      server_cert: /etc/ansim/server.pem
+      server_key: /etc/ansim/server.key
+      client_ca: /etc/ansim/clients-ca.pem
+    tokens:
+      issuers:
+        https://idp.jongno.go.kr: /etc/ansim/idp.pub.pem
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ansim.v1 import common_pb2
+from pydantic import BaseModel, ConfigDict, Field, FilePath, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+_HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):(\d{1,5})$")
+#: Role names as written in config and in the ``role`` token claim: the Role value name without ROLE_.
+_ROLE_VALUES = common_pb2.Role.DESCRIPTOR.values
+ROLE_NAMES = frozenset(v.name.removeprefix("ROLE_") for v in _ROLE_VALUES if v.number != 0)
+
+_config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar("ansim_config_file", default=None)
+
+
+class ConfigError(ValueError):
+    """Settings are missing or wrong; the message lists every problem, one per line."""
+
+
+def _check_host_port(value: str) -> str:
+    match = _HOST_PORT.match(value)
+    if not match or not 0 <= int(match.group(2)) <= 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:50051; port 0 picks a free port)")
+    return value
+
+
+def _check_roles(values: frozenset[str]) -> frozenset[str]:
+    unknown = sorted(set(values) - ROLE_NAMES)
+    if unknown:
+        raise ValueError(f"unknown role(s) {unknown}; known: {sorted(ROLE_NAMES)}")
+    return values
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsSettings(_Section):
+    """Transport security. Without ``insecure_dev`` a server certificate and key are required."""
+
+    server_cert: FilePath | None = None
+    server_key: FilePath | None = None
+    #: CA bundle that signs client certificates. When set, clients may present a certificate.
+    client_ca: FilePath | None = None
+    #: Roles that MUST present a client certificate signed by ``client_ca`` (checked per call).
+    client_cert_required_roles: frozenset[str] = frozenset({"PEER_CENTER", "POLICE_OFFICER", "FIRE_OFFICER"})
+    #: Refuse the TLS handshake without a client certificate (then every caller needs one).
+    require_client_cert: bool = False
+
+    _roles = field_validator("client_cert_required_roles")(_check_roles)
+
+
+class TokenSettings(_Section):
+    """Bearer token verification (ES256 JWT, audience ``ansim``)."""
+
+    #: Trusted issuers: ``iss`` claim → PEM file with the issuer's EC P-256 public key.
+    issuers: dict[str, FilePath] = Field(default_factory=dict)
+    #: Allowed clock skew when checking ``exp`` / ``iat``.
+    leeway: timedelta = timedelta(seconds=30)
+
+
+class TimerSettings(_Section):
+    """Protocol timers."""
+
+    #: A dispatch not acknowledged within this time is escalated (spec §Dispatch).
+    dispatch_ack_deadline: timedelta = timedelta(seconds=30)
+    #: How often an unacknowledged guardian notification is sent again before it escalates.
+    renotify_count: int = Field(default=3, ge=0, le=10)
+    #: Time between renotifications.
+    renotify_interval: timedelta = timedelta(seconds=60)
+    #: Grace given to in-flight calls at shutdown.
+    shutdown_grace: timedelta = timedelta(seconds=10)
+
+
+class RetentionSettings(_Section):
+    """How long each data class is kept before it is destroyed."""
+
+    #: Location fixes of closed emergencies and finished safe trips.
+    location_traces: timedelta = timedelta(days=30)
+    #: Video grants after they end.
+    grants: timedelta = timedelta(days=365)
+    #: Video access / provision records (개인영상정보 제공 기록): kept longer for audit.
+    access_records: timedelta = timedelta(days=3 * 365)
+    #: Tag sightings from reader gateways.
+    tag_sightings: timedelta = timedelta(days=7)
+    #: Guardian notifications after acknowledgement or escalation.
+    notifications: timedelta = timedelta(days=90)
+    #: Stream event history available for resume; older cursors get CURSOR_EXPIRED.
+    events: timedelta = timedelta(days=7)
+    #: Idempotency records (the contract asks for at least 24 hours).
+    idempotency: timedelta = timedelta(hours=24)
+
+    @field_validator("idempotency")
+    @classmethod
+    def _at_least_a_day(cls, value: timedelta) -> timedelta:
+        if value < timedelta(hours=24):
+            raise ValueError("must be at least 24 hours (AIP-155 convention in proto/README.md)")
+        return value
+
+
+class CenterSettings(BaseSettings):
+    """Everything a reference center needs to start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ANSIM_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    #: The center id; the center's resource name is ``centers/{center_id}``.
+    center_id: str = Field(pattern=ID_PATTERN)
+    display_name: str = Field(min_length=1, max_length=200)
+    listen: str = "127.0.0.1:50051"
+    data_dir: Path = Path("data")
+    tls: TlsSettings = TlsSettings()
+    tokens: TokenSettings = TokenSettings()
+    #: Development mode: plain TCP, no client certificates; every LIVE request is refused with
+    #: PERMISSION_DENIED / LIVE_MODE_REFUSED.
+    insecure_dev: bool = False
+    timers: TimerSettings = TimerSettings()
+    retention: RetentionSettings = RetentionSettings()
+    #: Address of the national directory (HOST:PORT); None when this center runs stand-alone.
+    directory_endpoint: str | None = None
+    #: Roles this center serves; tokens with other roles get ROLE_NOT_PERMITTED.
+    roles: frozenset[str] = ROLE_NAMES
+    #: HOST:PORT of the Prometheus metrics HTTP endpoint; None disables it.
+    metrics_listen: str | None = None
+
+    _roles = field_validator("roles")(_check_roles)
+
+    @field_validator("listen", "directory_endpoint", "metrics_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        return None if value is None else _check_host_port(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CenterSettings:
+        problems: list[str] = []
+        if not self.insecure_dev:
+            if self.tls.server_cert is None or self.tls.server_key is None:
+                problems.append("tls.server_cert and tls.server_key are required unless insecure_dev is set")
+            if self.tls.client_cert_required_roles and self.tls.client_ca is None:
+                problems.append("tls.client_ca is required when tls.client_cert_required_roles is not empty")
+        if (self.tls.server_cert is None) != (self.tls.server_key is None):
+            problems.append("tls.server_cert and tls.server_key go together")
+        if not self.tokens.issuers:
+            problems.append("tokens.issuers is empty: no caller could authenticate")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def center_name(self) -> str:
+        return f"centers/{self.center_id}"
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls.server_cert is not None and not self.insecure_dev
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file.get()
+        if path is not None:
+            sources.append(_file_source(settings_cls, path))
+        return tuple(sources)
+
+
+def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return YamlConfigSettingsSource(settings_cls, yaml_file=path, yaml_file_encoding="utf-8")
+    if suffix == ".toml":
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    raise ConfigError(f"{path}: config files must end in .yaml, .yml or .toml")
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(settings)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  {where}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> CenterSettings:
+    """Load and check the settings; raise :class:`ConfigError` listing every problem."""
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist")
+    token = _config_file.set(config_file)
+    try:
+        return CenterSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as error:
+        source = f" (config file {config_file})" if config_file else ""
+        raise ConfigError(f"invalid center settings{source}:\n{_describe(error)}") from None
+    finally:
+        _config_file.reset(token)
