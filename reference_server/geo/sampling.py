@@ -72,6 +72,8 @@ def _gaussian_points_in(
     rng: np.random.Generator,
 ) -> tuple[FloatArray, FloatArray]:
     """Points around ``centres`` (normal, per-centre sigma), redrawn until inside ``geometry``."""
+    if n == 0:
+        return np.empty(0), np.empty(0)
     lons: list[FloatArray] = []
     lats: list[FloatArray] = []
     have = 0
