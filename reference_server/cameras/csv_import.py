@@ -2,8 +2,9 @@
 
 * Layout: detected from the header row by column names (current 18-column layout or the older
   layout; see ``layout``). Surrounding whitespace and a byte-order mark are tolerated.
-* Encoding: UTF-8 (with or without BOM) if the first 64 KiB decode strictly as UTF-8, else
-  CP949 (a superset of EUC-KR). A later line that does not decode becomes a ``RowError``.
+* Encoding: UTF-8 (with or without BOM) if the first 64 KiB decode strictly as UTF-8 (or
+  nearly all of its lines do), else CP949 (a superset of EUC-KR); see ``detect_encoding``. A line
+  that does not decode in the chosen encoding becomes a ``RowError``.
 * Streaming: the file is read line by line; rows are yielded as ``CameraRecord`` or
   ``RowError(line_number, reason)``; a bad row never stops the import. Line numbers are the
   first physical line of the row (the header is line 1; quoted fields may span lines).
@@ -37,12 +38,31 @@ SNIFF_BYTES = 64 * 1024
 
 
 def detect_encoding(head: bytes) -> str:
-    """``utf-8-sig`` if ``head`` is valid UTF-8 (BOM or not), else ``cp949``."""
+    """``utf-8-sig`` if ``head`` (the first bytes of a file) is UTF-8, else ``cp949``.
+
+    ``head`` is tried strictly as UTF-8 first. If that fails but the header line and at least
+    90 % of the complete lines are valid UTF-8, the file is still UTF-8 with a few corrupt rows
+    (they become row errors); otherwise it is CP949/EUC-KR.
+    """
     try:
         codecs.getincrementaldecoder("utf-8-sig")(errors="strict").decode(head, final=False)
     except UnicodeDecodeError:
-        return "cp949"
-    return "utf-8-sig"
+        pass
+    else:
+        return "utf-8-sig"
+    lines = head.split(b"\n")[:-1] or [head]
+    valid = [_is_utf8(line) for line in lines]
+    if valid[0] and sum(valid) >= 0.9 * len(valid):
+        return "utf-8-sig"
+    return "cp949"
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def derive_management_number(
