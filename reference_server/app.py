@@ -1,0 +1,202 @@
+"""Build, run and gracefully stop one reference center.
+
+The server gets, outermost first: metrics → logging → error mapping → auth (→ live-mode guard in
+insecure development mode). Observers sit outside auth so that refused calls are counted and logged
+too, and error mapping wraps auth so that its refusals carry the same rich statuses as domain
+errors. Then come the health service (per-service status), reflection (every registered service)
+and the servicers of the service plugins.
+
+Shutdown (SIGTERM / SIGINT or :meth:`CenterServer.stop`): health goes NOT_SERVING, event streams
+end cleanly (OK, resumable by cursor), the server stops accepting calls and gives in-flight ones the
+configured grace, then the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from reference_server.clock import Clock, SystemClock
+from reference_server.config import CenterSettings
+from reference_server.context import DemoSeed, ServerContext, ServicePlugin
+from reference_server.events.cursor import load_or_create_key
+from reference_server.events.publisher import Publisher
+from reference_server.interceptors.auth import AuthInterceptor
+from reference_server.interceptors.errors import ErrorMappingInterceptor
+from reference_server.interceptors.live_mode import LiveModeGuard
+from reference_server.interceptors.logging import LoggingInterceptor
+from reference_server.interceptors.metrics import MetricsInterceptor
+from reference_server.security.tls import server_credentials
+from reference_server.security.tokens import TokenIssuer, TokenVerifier
+from reference_server.store.sqlite import SqliteStore
+
+log = logging.getLogger("ansim.server")
+
+DATABASE_FILE = "center.sqlite"
+CURSOR_KEY_FILE = "cursor.key"
+HOUSEKEEPING_INTERVAL_S = 60.0
+
+
+def interceptors(settings: CenterSettings, verifier: TokenVerifier) -> list[grpc.aio.ServerInterceptor]:  # type: ignore[type-arg]
+    chain: list[grpc.aio.ServerInterceptor] = [  # type: ignore[type-arg]
+        MetricsInterceptor(),
+        LoggingInterceptor(),
+        ErrorMappingInterceptor(),
+        AuthInterceptor(
+            verifier,
+            served_roles=settings.roles,
+            cert_required_roles=() if settings.insecure_dev else settings.tls.client_cert_required_roles,
+        ),
+    ]
+    if settings.insecure_dev:
+        chain.append(LiveModeGuard())
+    return chain
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class CenterServer:
+    """One running center: server, store, publisher and housekeeping."""
+
+    def __init__(self, ctx: ServerContext, server: grpc.aio.Server, services: Sequence[str]) -> None:
+        self.ctx = ctx
+        self.server = server
+        self.services = tuple(services)
+        self.port = 0
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._housekeeping: asyncio.Task[None] | None = None
+        self._metrics_http: Any = None
+
+    @classmethod
+    async def create(
+        cls,
+        settings: CenterSettings,
+        plugins: Sequence[ServicePlugin] = (),
+        *,
+        clock: Clock | None = None,
+        demo_issuer: TokenIssuer | None = None,
+        demo_seeds: Sequence[DemoSeed] = (),
+    ) -> CenterServer:
+        clock = clock or SystemClock()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = await SqliteStore.open(
+            settings.data_dir / DATABASE_FILE, clock=clock, idempotency_ttl=settings.retention.idempotency
+        )
+        publisher = Publisher(
+            store,
+            load_or_create_key(settings.data_dir / CURSOR_KEY_FILE),
+            retention=settings.retention.events,
+        )
+        verifier = TokenVerifier.from_files(settings.tokens.issuers, clock, settings.tokens.leeway)
+        ctx = ServerContext(
+            settings, store, publisher, clock, verifier, health_aio.HealthServicer(), demo_issuer
+        )
+        server = grpc.aio.server(interceptors=interceptors(settings, verifier))
+        services: list[str] = []
+        for plugin in plugins:
+            services.extend(plugin(ctx, server))
+        health_pb2_grpc.add_HealthServicer_to_server(ctx.health, server)
+        reflection.enable_server_reflection(
+            [*services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            server,
+        )
+        for seed in demo_seeds:
+            await seed(ctx)
+        return cls(ctx, server, services)
+
+    async def start(self) -> int:
+        """Bind, start serving and return the bound port."""
+        settings = self.ctx.settings
+        if settings.uses_tls:
+            self.port = self.server.add_secure_port(settings.listen, server_credentials(settings.tls))
+        else:
+            self.port = self.server.add_insecure_port(settings.listen)
+        if self.port == 0:
+            raise RuntimeError(f"could not listen on {settings.listen}")
+        await self.server.start()
+        await self.ctx.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        for name in self.services:
+            await self.ctx.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if settings.metrics_listen is not None:
+            host, port = split_host_port(settings.metrics_listen)
+            self._metrics_http, _ = start_http_server(port, addr=host)
+        self._housekeeping = asyncio.create_task(self._housekeep(), name="ansim-housekeeping")
+        return self.port
+
+    @property
+    def address(self) -> str:
+        host, _ = split_host_port(self.ctx.settings.listen)
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+    async def _housekeep(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+            try:
+                now = self.ctx.clock.now()
+                await self.ctx.store.purge_idempotency(now)
+                await self.ctx.publisher.prune(now)
+            except Exception:
+                log.exception("housekeeping failed")
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def wait(self) -> None:
+        """Serve until :meth:`request_stop` (or a signal, see :func:`serve`), then stop gracefully."""
+        await self._stopping.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopping.set()
+        grace = self.ctx.settings.timers.shutdown_grace.total_seconds()
+        log.info("shutting down", extra={"grace_s": grace})
+        await self.ctx.health.enter_graceful_shutdown()
+        await self.ctx.publisher.close()
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+        await self.server.stop(grace)
+        await self.ctx.store.close()
+        if self._metrics_http is not None:
+            self._metrics_http.shutdown()
+        self._stopped.set()
+        log.info("stopped")
+
+
+async def serve(center: CenterServer, on_listening: Any = None) -> None:
+    """Start ``center``, call ``on_listening(center)``, serve until SIGTERM / SIGINT, stop gracefully."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, center.request_stop)
+    try:
+        await center.start()
+        if on_listening is not None:
+            on_listening(center)
+        await center.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await center.stop()
+
+
+def database_path(data_dir: Path) -> Path:
+    return data_dir / DATABASE_FILE

@@ -1,0 +1,159 @@
+"""``ansim serve``: run a reference center.
+
+Machine-readable lines on stdout (everything else goes to stderr as JSON logs):
+
+    ANSIM_LISTENING 127.0.0.1:50051
+    ANSIM_CA /data/pki/ca.pem                               (TLS only)
+    ANSIM_TOKEN POLICE_OFFICER /data/tokens/police_officer.jwt   (--demo only, one per role)
+
+With ``--demo`` the data directory gets a development PKI (``pki/``: CA, localhost server
+certificate, one client certificate per role) and a bearer token per role (``tokens/<role>.jwt``,
+valid 12 hours), and the demo seeds of :mod:`reference_server.plugins` run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from ansim.v1 import common_pb2
+
+from ansim_sdk.cli import app
+from reference_server import plugins
+from reference_server.app import CenterServer, serve
+from reference_server.config import ROLE_NAMES, CenterSettings, ConfigError, load_settings
+from reference_server.interceptors.logging import configure_json_logging
+from reference_server.security.devpki import DevPki, ensure_dev_pki
+from reference_server.security.tokens import TokenIssuer, public_key_path
+
+DEMO_CENTER = "demo"
+DEMO_ISSUER = "ansim-demo"
+DEMO_TOKEN_TTL = timedelta(hours=12)
+#: Demo identities per role: (sub, agency, center); ``{center}`` is the demo center's name.
+DEMO_IDENTITIES: dict[str, tuple[str, str, str]] = {
+    "APP_USER": ("users/demo-user", "", ""),
+    "GUARDIAN": ("guardians/demo-guardian", "", ""),
+    "READER_GATEWAY": ("readers/demo-reader", "", "{center}"),
+    "CENTER_OPERATOR": ("operators/demo-operator", "", "{center}"),
+    "POLICE_OFFICER": ("officers/seoul-112/demo-officer", "agencies/seoul-112", ""),
+    "FIRE_OFFICER": ("officers/seoul-119/demo-officer", "agencies/seoul-119", ""),
+    "AUDITOR": ("auditors/demo-auditor", "", "{center}"),
+    "PEER_CENTER": ("centers/demo-peer", "", "centers/demo-peer"),
+    "DIRECTORY_ADMIN": ("admins/demo-admin", "", ""),
+}
+
+
+def token_path(data_dir: Path, role: str) -> Path:
+    return data_dir / "tokens" / f"{role.lower()}.jwt"
+
+
+def demo_pki(data_dir: Path) -> DevPki:
+    return ensure_dev_pki(data_dir / "pki", sorted(ROLE_NAMES))
+
+
+def demo_overrides(data_dir: Path, pki: DevPki, issuer: TokenIssuer, config_given: bool) -> dict[str, Any]:
+    overrides: dict[str, Any] = {
+        "tls": {"server_cert": pki.server_cert, "server_key": pki.server_key, "client_ca": pki.ca_cert},
+        "tokens": {"issuers": {issuer.issuer: public_key_path(data_dir / "pki" / "token-issuer.key")}},
+    }
+    if not config_given:
+        overrides.update(center_id=DEMO_CENTER, display_name="Ansim Interop demo center")
+    return overrides
+
+
+def write_demo_tokens(settings: CenterSettings, issuer: TokenIssuer) -> dict[str, Path]:
+    written: dict[str, Path] = {}
+    for role in sorted(settings.roles):
+        sub, agency, center = DEMO_IDENTITIES[role]
+        token = issuer.issue(
+            sub,
+            common_pb2.Role.Value("ROLE_" + role),
+            agency=agency,
+            center=center.format(center=settings.center_name),
+            ttl=DEMO_TOKEN_TTL,
+        )
+        path = token_path(settings.data_dir, role)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(token + "\n", encoding="utf-8")
+        path.chmod(0o600)
+        written[role] = path
+    return written
+
+
+def announce(center: CenterServer, tokens: dict[str, Path], ca: Path | None) -> None:
+    print(f"ANSIM_LISTENING {center.address}", flush=True)
+    if ca is not None:
+        print(f"ANSIM_CA {ca}", flush=True)
+    for role, path in tokens.items():
+        print(f"ANSIM_TOKEN {role} {path}", flush=True)
+
+
+async def run(
+    *, listen: str | None, data_dir: Path | None, config: Path | None, demo: bool, insecure_dev: bool
+) -> None:
+    overrides: dict[str, Any] = {
+        "listen": listen,
+        "data_dir": data_dir,
+        "insecure_dev": True if insecure_dev else None,
+    }
+    issuer: TokenIssuer | None = None
+    if demo:
+        base = data_dir or Path("data")
+        pki = demo_pki(base)
+        issuer = TokenIssuer.create(DEMO_ISSUER, base / "pki" / "token-issuer.key")
+        overrides = {**demo_overrides(base, pki, issuer, config is not None), **overrides, "data_dir": base}
+    settings = load_settings(config, **overrides)
+    tokens = write_demo_tokens(settings, issuer) if issuer is not None else {}
+    center = await CenterServer.create(
+        settings,
+        plugins.SERVICE_PLUGINS,
+        demo_issuer=issuer,
+        demo_seeds=plugins.DEMO_SEEDS if demo else (),
+    )
+    ca = (settings.tls.client_ca or None) if settings.uses_tls and demo else None
+    await serve(center, lambda c: announce(c, tokens, ca))
+
+
+def serve_command(
+    listen: Annotated[
+        str | None, typer.Option("--listen", help="HOST:PORT to listen on (port 0 picks a free one)")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Directory for the database and keys")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Center settings file (.yaml/.yml/.toml)")
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Development PKI, a token per role and demo data in the data dir")
+    ] = False,
+    insecure_dev: Annotated[
+        bool, typer.Option("--insecure-dev", help="Plain TCP for development; every LIVE request is refused")
+    ] = False,
+) -> None:
+    """Run a reference center until SIGTERM / SIGINT."""
+    configure_json_logging()
+    if listen is None and config is None:
+        listen = "127.0.0.1:50051"
+    try:
+        asyncio.run(
+            run(listen=listen, data_dir=data_dir, config=config, demo=demo, insecure_dev=insecure_dev)
+        )
+    except ConfigError as error:
+        print(f"ansim serve: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+app.command("serve")(serve_command)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

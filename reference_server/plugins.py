@@ -1,0 +1,20 @@
+"""The registry of service plugins and demo seeds the ``ansim serve`` command starts with.
+
+Adding a service is one line here (keep them in service order), e.g.::
+
+    from reference_server.services import emergency
+    SERVICE_PLUGINS.append(emergency.register)
+
+where ``emergency.register(ctx, server)`` calls
+``emergency_pb2_grpc.add_EmergencyServiceServicer_to_server(EmergencyServicer(ctx), server)`` and
+returns ``["ansim.v1.EmergencyService"]``. Demo data goes into ``DEMO_SEEDS`` the same way, as
+``async def seed(ctx) -> None`` functions run in order once the store is open.
+"""
+
+from __future__ import annotations
+
+from reference_server.context import DemoSeed, ServicePlugin
+
+SERVICE_PLUGINS: list[ServicePlugin] = []
+
+DEMO_SEEDS: list[DemoSeed] = []

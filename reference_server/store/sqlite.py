@@ -1,0 +1,345 @@
+"""The SQLite store: one writer connection on a dedicated thread, reader connections beside it.
+
+Durability: WAL journal with ``synchronous=FULL``, so a transaction that returned from commit —
+and hence every response the center acknowledged — survives power loss, not only a process crash.
+Measured on the development VM (ext4 on a virtual disk, 1,000 one-event transactions through the
+async API, thread hops included): FULL 0.46 ms per commit, NORMAL 0.25 ms. At the center's expected
+rates (tens of writes per second) FULL is far from the bottleneck, so we keep it. Re-measure with
+``python -m reference_server.store.bench DIR``.
+
+Concurrency: writes are serialized by an asyncio lock and run on the writer thread (SQLite allows
+one writer at a time anyway); ``BEGIN IMMEDIATE`` takes the write lock up front so a transaction
+never fails half-way on a lock upgrade. Reads outside transactions use separate connections on a
+small thread pool and see the last committed state (WAL snapshot isolation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ansim.v1 import error_pb2
+
+from ansim_sdk.errors import AnsimError
+from reference_server.clock import Clock, SystemClock, from_rfc3339, to_rfc3339
+from reference_server.store import audit
+from reference_server.store.interface import AuditProblem, AuditRecord, Params, Row, StoredEvent
+from reference_server.store.migrations import Migration, apply_migrations, bundled_migrations
+
+T = TypeVar("T")
+log = logging.getLogger("ansim.store")
+
+READER_THREADS = 4
+_AUDIT_COLUMNS = "seq, time, actor, action, resource, purpose, outcome, prev_hash, hash"
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise RuntimeError(f"{path}: could not switch to WAL journal mode (got {mode})")
+        conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def _rows(cursor: sqlite3.Cursor) -> list[Row]:
+    return [dict(r) for r in cursor.fetchall()]
+
+
+def _event(row: Row) -> StoredEvent:
+    return StoredEvent(
+        row["scope"],
+        row["sequence"],
+        row["type"],
+        bytes(row["payload"]),
+        row["mode"],
+        from_rfc3339(row["created"]),
+    )
+
+
+def _audit(row: Row) -> AuditRecord:
+    return AuditRecord(**row)
+
+
+class SqliteTransaction:
+    """A write transaction on the writer connection (see :class:`reference_server.store.Transaction`)."""
+
+    def __init__(self, store: SqliteStore, now: datetime) -> None:
+        self._store = store
+        self.now = now
+        self._callbacks: list[Callable[[], None]] = []
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on the writer thread inside this transaction (SQLite only)."""
+        return await self._store._on_writer(fn)
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        return await self.run(lambda c: c.execute(sql, params).rowcount)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        def one(c: sqlite3.Connection) -> Row | None:
+            row = c.execute(sql, params).fetchone()
+            return dict(row) if row is not None else None
+
+        return await self.run(one)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self.run(lambda c: _rows(c.execute(sql, params)))
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        self._callbacks.append(callback)
+
+    async def idempotency_lookup(
+        self, caller: str, method: str, request_id: str, request_hash: bytes
+    ) -> bytes | None:
+        row = await self.fetchone(
+            "SELECT request_hash, response, expires FROM idempotency"
+            " WHERE caller = ? AND method = ? AND request_id = ?",
+            (caller, method, request_id),
+        )
+        if row is None or from_rfc3339(row["expires"]) <= self.now:
+            return None
+        if bytes(row["request_hash"]) != request_hash:
+            raise AnsimError(
+                error_pb2.ERROR_REASON_REQUEST_ID_REUSED,
+                "this request_id was used before with a different request; use a new request_id",
+            )
+        return bytes(row["response"])
+
+    async def idempotency_record(
+        self, caller: str, method: str, request_id: str, request_hash: bytes, response: bytes
+    ) -> None:
+        expires = self.now + self._store.idempotency_ttl
+        await self.execute(
+            "INSERT OR REPLACE INTO idempotency"
+            " (caller, method, request_id, request_hash, response, created, expires)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (caller, method, request_id, request_hash, response, to_rfc3339(self.now), to_rfc3339(expires)),
+        )
+
+    async def append_event(self, scope: str, type: str, payload: bytes, mode: int) -> StoredEvent:
+        created = to_rfc3339(self.now)
+
+        def append(c: sqlite3.Connection) -> int:
+            c.execute(
+                "INSERT INTO event_scopes (scope, last_sequence) VALUES (?, 1)"
+                " ON CONFLICT (scope) DO UPDATE SET last_sequence = last_sequence + 1",
+                (scope,),
+            )
+            sequence = int(
+                c.execute("SELECT last_sequence FROM event_scopes WHERE scope = ?", (scope,)).fetchone()[0]
+            )
+            c.execute(
+                "INSERT INTO events (scope, sequence, type, payload, mode, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (scope, sequence, type, payload, mode, created),
+            )
+            return sequence
+
+        sequence = await self.run(append)
+        return StoredEvent(scope, sequence, type, payload, mode, from_rfc3339(created))
+
+    async def append_audit(
+        self, actor: str, action: str, resource: str, purpose: str, outcome: str
+    ) -> AuditRecord:
+        time = to_rfc3339(self.now)
+
+        def append(c: sqlite3.Connection) -> AuditRecord:
+            last = c.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev = (last[0] + 1, last[1]) if last is not None else (1, audit.GENESIS_HASH)
+            digest = audit.record_hash(seq, time, actor, action, resource, purpose, outcome, prev)
+            record = AuditRecord(seq, time, actor, action, resource, purpose, outcome, prev, digest)
+            c.execute(
+                f"INSERT INTO audit_log ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, time, actor, action, resource, purpose, outcome, prev, digest),
+            )
+            return record
+
+        return await self.run(append)
+
+
+class SqliteStore:
+    """The embedded default store (see module docstring)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Clock | None = None,
+        idempotency_ttl: timedelta = timedelta(hours=24),
+        migrations: list[Migration] | None = None,
+    ) -> None:
+        self.path = path
+        self.clock = clock or SystemClock()
+        self.idempotency_ttl = idempotency_ttl
+        self._migrations = migrations if migrations is not None else bundled_migrations()
+        self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ansim-store-writer")
+        self._reader_pool = ThreadPoolExecutor(
+            max_workers=READER_THREADS, thread_name_prefix="ansim-store-reader"
+        )
+        self._writer: sqlite3.Connection | None = None
+        self._readers: list[sqlite3.Connection] = []
+        self._local = threading.local()
+        self._write_lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        *,
+        clock: Clock | None = None,
+        idempotency_ttl: timedelta = timedelta(hours=24),
+        migrations: list[Migration] | None = None,
+    ) -> SqliteStore:
+        """Open (creating if needed) the database at ``path`` and apply pending migrations."""
+        store = cls(path, clock=clock, idempotency_ttl=idempotency_ttl, migrations=migrations)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        applied = await store._on_writer(store._open_writer)
+        if applied:
+            log.info("applied migrations", extra={"migrations": applied})
+        return store
+
+    def _open_writer(self, _: sqlite3.Connection | None) -> list[str]:
+        self._writer = _connect(self.path, readonly=False)
+        return apply_migrations(self._writer, self._migrations, self.clock)
+
+    async def _on_writer(self, fn: Callable[[Any], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer_pool, lambda: fn(self._writer))
+
+    async def _finish(self, statement: str) -> None:
+        """COMMIT or ROLLBACK; completes even if the awaiting task is cancelled meanwhile."""
+        future = asyncio.ensure_future(self._on_writer(lambda c: c.execute(statement)))
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await future
+            raise
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqliteTransaction]:
+        if self._closed:
+            raise AnsimError(error_pb2.ERROR_REASON_SERVER_UNAVAILABLE, "the store is closed (shutting down)")
+        async with self._write_lock:
+            await self._on_writer(lambda c: c.execute("BEGIN IMMEDIATE"))
+            tx = SqliteTransaction(self, self.clock.now())
+            try:
+                yield tx
+            except BaseException:
+                await self._finish("ROLLBACK")
+                raise
+            await self._finish("COMMIT")
+            # Still under the write lock, so callbacks (e.g. event fan-out) run in commit order.
+            for callback in tx._callbacks:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("on_commit callback failed")
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, readonly=True)
+            self._local.conn = conn
+            self._readers.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader_pool, lambda: fn(self._reader()))
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        def one(c: sqlite3.Connection) -> Row | None:
+            row = c.execute(sql, params).fetchone()
+            return dict(row) if row is not None else None
+
+        return await self._read(one)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self._read(lambda c: _rows(c.execute(sql, params)))
+
+    async def events_after(self, scope: str, after_sequence: int, limit: int) -> list[StoredEvent]:
+        rows = await self.fetchall(
+            "SELECT scope, sequence, type, payload, mode, created FROM events"
+            " WHERE scope = ? AND sequence > ? ORDER BY sequence LIMIT ?",
+            (scope, after_sequence, limit),
+        )
+        return [_event(r) for r in rows]
+
+    async def event_bounds(self, scope: str) -> tuple[int, int]:
+        row = await self.fetchone(
+            "SELECT pruned_through, last_sequence FROM event_scopes WHERE scope = ?", (scope,)
+        )
+        return (0, 0) if row is None else (int(row["pruned_through"]), int(row["last_sequence"]))
+
+    async def prune_events(self, created_before: datetime) -> int:
+        cutoff = to_rfc3339(created_before)
+
+        def prune(c: sqlite3.Connection) -> int:
+            c.execute(
+                "UPDATE event_scopes SET pruned_through = MAX(pruned_through, COALESCE((SELECT MAX(sequence)"
+                " FROM events e WHERE e.scope = event_scopes.scope AND e.created < ?), 0))",
+                (cutoff,),
+            )
+            return c.execute("DELETE FROM events WHERE created < ?", (cutoff,)).rowcount
+
+        async with self.transaction() as tx:
+            return await tx.run(prune)
+
+    async def purge_idempotency(self, now: datetime) -> int:
+        async with self.transaction() as tx:
+            return await tx.execute("DELETE FROM idempotency WHERE expires <= ?", (to_rfc3339(now),))
+
+    async def audit_records(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
+        rows = await self.fetchall(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+        )
+        return [_audit(r) for r in rows]
+
+    async def audit_head(self) -> tuple[int, str] | None:
+        """``(seq, hash)`` of the newest audit record, to anchor elsewhere for later verification."""
+        row = await self.fetchone("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        return None if row is None else (int(row["seq"]), str(row["hash"]))
+
+    async def verify_audit(self, anchor: tuple[int, str] | None = None) -> AuditProblem | None:
+        verifier = audit.ChainVerifier(anchor)
+        after = -1  # also see a record someone inserted with seq 0 or below
+        while True:
+            rows = await self.fetchall(
+                f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT 1000", (after,)
+            )
+            if not rows or not verifier.feed(_audit(r) for r in rows):
+                break
+            after = rows[-1]["seq"]
+        return verifier.finish()
+
+    async def close(self) -> None:
+        """Wait for the writer to finish, then close every connection."""
+        if self._closed:
+            return
+        self._closed = True
+        async with self._write_lock:
+            await self._on_writer(lambda c: c.close() if c is not None else None)
+
+        def close_readers() -> None:
+            for conn in self._readers:
+                conn.close()
+
+        await asyncio.get_running_loop().run_in_executor(None, close_readers)
+        self._writer_pool.shutdown(wait=True)
+        self._reader_pool.shutdown(wait=True)
