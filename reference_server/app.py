@@ -38,7 +38,7 @@ from reference_server.interceptors.errors import ErrorMappingInterceptor
 from reference_server.interceptors.live_mode import LiveModeGuard
 from reference_server.interceptors.logging import LoggingInterceptor
 from reference_server.interceptors.metrics import MetricsInterceptor
-from reference_server.security.tls import server_credentials
+from reference_server.security.tls import mtls_server_credentials, server_credentials
 from reference_server.security.tokens import TokenIssuer, TokenVerifier
 from reference_server.store.sqlite import SqliteStore
 
@@ -70,6 +70,10 @@ def split_host_port(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def join_host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class CenterServer:
     """One running center: server, store, publisher and housekeeping."""
 
@@ -78,6 +82,8 @@ class CenterServer:
         self.server = server
         self.services = tuple(services)
         self.port = 0
+        #: Port of the mutual-TLS listener, 0 when there is none.
+        self.mtls_port = 0
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
         self._housekeeping: asyncio.Task[None] | None = None
@@ -125,10 +131,12 @@ class CenterServer:
         settings = self.ctx.settings
         if settings.uses_tls:
             self.port = self.server.add_secure_port(settings.listen, server_credentials(settings.tls))
+            if settings.tls.mtls_listen is not None:
+                self.mtls_port = self.server.add_secure_port(
+                    settings.tls.mtls_listen, mtls_server_credentials(settings.tls)
+                )
         else:
             self.port = self.server.add_insecure_port(settings.listen)
-        if self.port == 0:
-            raise RuntimeError(f"could not listen on {settings.listen}")
         await self.server.start()
         await self.ctx.health.set("", health_pb2.HealthCheckResponse.SERVING)
         for name in self.services:
@@ -141,8 +149,14 @@ class CenterServer:
 
     @property
     def address(self) -> str:
-        host, _ = split_host_port(self.ctx.settings.listen)
-        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        return join_host_port(split_host_port(self.ctx.settings.listen)[0], self.port)
+
+    @property
+    def mtls_address(self) -> str | None:
+        listen = self.ctx.settings.tls.mtls_listen
+        if listen is None or not self.mtls_port:
+            return None
+        return join_host_port(split_host_port(listen)[0], self.mtls_port)
 
     async def _housekeep(self) -> None:
         while True:

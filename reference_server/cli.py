@@ -3,10 +3,13 @@
 Machine-readable lines on stdout (everything else goes to stderr as JSON logs):
 
     ANSIM_LISTENING 127.0.0.1:50051
+    ANSIM_LISTENING_MTLS 127.0.0.1:50052                    (mutual-TLS listener, if any)
     ANSIM_CA /data/pki/ca.pem                               (TLS only)
     ANSIM_TOKEN POLICE_OFFICER /data/tokens/police_officer.jwt   (--demo only, one per role)
+    ANSIM_READY                                             (all of the above printed)
 
-With ``--demo`` the data directory gets a development PKI (``pki/``: CA, localhost server
+With ``--demo`` the center also listens for mutual TLS (port 50052, or a free port when
+``--listen`` asks for port 0), and the data directory gets a development PKI (``pki/``: CA, localhost server
 certificate, one client certificate per role) and a bearer token per role (``tokens/<role>.jwt``,
 valid 12 hours), and the demo seeds of :mod:`reference_server.plugins` run.
 """
@@ -14,10 +17,11 @@ valid 12 hours), and the demo seeds of :mod:`reference_server.plugins` run.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from ansim.v1 import common_pb2
@@ -26,6 +30,7 @@ from ansim_sdk.cli import app
 from reference_server import plugins
 from reference_server.app import CenterServer, serve
 from reference_server.config import ROLE_NAMES, CenterSettings, ConfigError, load_settings
+from reference_server.context import ServicePlugin
 from reference_server.interceptors.logging import configure_json_logging
 from reference_server.security.devpki import DevPki, ensure_dev_pki
 from reference_server.security.tokens import TokenIssuer, public_key_path
@@ -55,9 +60,16 @@ def demo_pki(data_dir: Path) -> DevPki:
     return ensure_dev_pki(data_dir / "pki", sorted(ROLE_NAMES))
 
 
-def demo_overrides(data_dir: Path, pki: DevPki, issuer: TokenIssuer, config_given: bool) -> dict[str, Any]:
+def demo_overrides(
+    data_dir: Path, pki: DevPki, issuer: TokenIssuer, config_given: bool, mtls_listen: str
+) -> dict[str, Any]:
     overrides: dict[str, Any] = {
-        "tls": {"server_cert": pki.server_cert, "server_key": pki.server_key, "client_ca": pki.ca_cert},
+        "tls": {
+            "server_cert": pki.server_cert,
+            "server_key": pki.server_key,
+            "client_ca": pki.ca_cert,
+            "mtls_listen": mtls_listen,
+        },
         "tokens": {"issuers": {issuer.issuer: public_key_path(data_dir / "pki" / "token-issuer.key")}},
     }
     if not config_given:
@@ -86,14 +98,37 @@ def write_demo_tokens(settings: CenterSettings, issuer: TokenIssuer) -> dict[str
 
 def announce(center: CenterServer, tokens: dict[str, Path], ca: Path | None) -> None:
     print(f"ANSIM_LISTENING {center.address}", flush=True)
+    if center.mtls_address is not None:
+        print(f"ANSIM_LISTENING_MTLS {center.mtls_address}", flush=True)
     if ca is not None:
         print(f"ANSIM_CA {ca}", flush=True)
     for role, path in tokens.items():
         print(f"ANSIM_TOKEN {role} {path}", flush=True)
+    print("ANSIM_READY", flush=True)
+
+
+def load_plugin(spec: str) -> ServicePlugin:
+    """Import ``module:function`` as an extra service plugin (out-of-tree services, test probes)."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise typer.BadParameter(f"{spec!r} is not module:function", param_hint="--plugin")
+    try:
+        plugin = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise typer.BadParameter(f"cannot load {spec!r}: {error}", param_hint="--plugin") from None
+    if not callable(plugin):
+        raise typer.BadParameter(f"{spec!r} is not callable", param_hint="--plugin")
+    return cast(ServicePlugin, plugin)
 
 
 async def run(
-    *, listen: str | None, data_dir: Path | None, config: Path | None, demo: bool, insecure_dev: bool
+    *,
+    listen: str | None,
+    data_dir: Path | None,
+    config: Path | None,
+    demo: bool,
+    insecure_dev: bool,
+    extra_plugins: list[ServicePlugin],
 ) -> None:
     overrides: dict[str, Any] = {
         "listen": listen,
@@ -105,12 +140,15 @@ async def run(
         base = data_dir or Path("data")
         pki = demo_pki(base)
         issuer = TokenIssuer.create(DEMO_ISSUER, base / "pki" / "token-issuer.key")
-        overrides = {**demo_overrides(base, pki, issuer, config is not None), **overrides, "data_dir": base}
+        host = (listen or "127.0.0.1:50051").rpartition(":")[0]
+        mtls_listen = f"{host}:0" if listen and listen.endswith(":0") else f"{host}:50052"
+        demo_settings = demo_overrides(base, pki, issuer, config is not None, mtls_listen)
+        overrides = {**demo_settings, **overrides, "data_dir": base}
     settings = load_settings(config, **overrides)
     tokens = write_demo_tokens(settings, issuer) if issuer is not None else {}
     center = await CenterServer.create(
         settings,
-        plugins.SERVICE_PLUGINS,
+        [*plugins.SERVICE_PLUGINS, *extra_plugins],
         demo_issuer=issuer,
         demo_seeds=plugins.DEMO_SEEDS if demo else (),
     )
@@ -134,14 +172,25 @@ def serve_command(
     insecure_dev: Annotated[
         bool, typer.Option("--insecure-dev", help="Plain TCP for development; every LIVE request is refused")
     ] = False,
+    plugin: Annotated[
+        list[str] | None, typer.Option("--plugin", help="Extra service plugin module:function (repeatable)")
+    ] = None,
 ) -> None:
     """Run a reference center until SIGTERM / SIGINT."""
     configure_json_logging()
     if listen is None and config is None:
         listen = "127.0.0.1:50051"
+    extra = [load_plugin(spec) for spec in plugin or ()]
     try:
         asyncio.run(
-            run(listen=listen, data_dir=data_dir, config=config, demo=demo, insecure_dev=insecure_dev)
+            run(
+                listen=listen,
+                data_dir=data_dir,
+                config=config,
+                demo=demo,
+                insecure_dev=insecure_dev,
+                extra_plugins=extra,
+            )
         )
     except ConfigError as error:
         print(f"ansim serve: {error}", file=sys.stderr)

@@ -70,18 +70,29 @@ class _Section(BaseModel):
 
 
 class TlsSettings(_Section):
-    """Transport security. Without ``insecure_dev`` a server certificate and key are required."""
+    """Transport security. Without ``insecure_dev`` a server certificate and key are required.
+
+    gRPC Python cannot ask for an *optional* client certificate, so a center has two listeners: the
+    main one (``listen``, server-authenticated TLS, for apps, guardians, gateways, operators) and
+    the mutual-TLS one (``mtls_listen``, a client certificate signed by ``client_ca`` is required)
+    for the roles in ``client_cert_required_roles`` (peer centers, 112/119 officers).
+    """
 
     server_cert: FilePath | None = None
     server_key: FilePath | None = None
-    #: CA bundle that signs client certificates. When set, clients may present a certificate.
+    #: CA bundle that signs client certificates (required with ``mtls_listen``).
     client_ca: FilePath | None = None
-    #: Roles that MUST present a client certificate signed by ``client_ca`` (checked per call).
+    #: HOST:PORT of the mutual-TLS listener; None for a center without one.
+    mtls_listen: str | None = None
+    #: Roles that MUST call through the mutual-TLS listener (checked per call).
     client_cert_required_roles: frozenset[str] = frozenset({"PEER_CENTER", "POLICE_OFFICER", "FIRE_OFFICER"})
-    #: Refuse the TLS handshake without a client certificate (then every caller needs one).
-    require_client_cert: bool = False
 
     _roles = field_validator("client_cert_required_roles")(_check_roles)
+
+    @field_validator("mtls_listen")
+    @classmethod
+    def _mtls_host_port(cls, value: str | None) -> str | None:
+        return None if value is None else _check_host_port(value)
 
 
 class TokenSettings(_Section):
@@ -174,8 +185,14 @@ class CenterSettings(BaseSettings):
         if not self.insecure_dev:
             if self.tls.server_cert is None or self.tls.server_key is None:
                 problems.append("tls.server_cert and tls.server_key are required unless insecure_dev is set")
-            if self.tls.client_cert_required_roles and self.tls.client_ca is None:
-                problems.append("tls.client_ca is required when tls.client_cert_required_roles is not empty")
+            if self.tls.mtls_listen is not None and self.tls.client_ca is None:
+                problems.append("tls.client_ca is required with tls.mtls_listen")
+            if self.tls.client_cert_required_roles & self.roles and self.tls.mtls_listen is None:
+                problems.append(
+                    "tls.mtls_listen is required while roles include client-certificate roles "
+                    f"{sorted(self.tls.client_cert_required_roles & self.roles)}"
+                    " (or set tls.client_cert_required_roles: [])"
+                )
         if (self.tls.server_cert is None) != (self.tls.server_key is None):
             problems.append("tls.server_cert and tls.server_key go together")
         if not self.tokens.issuers:

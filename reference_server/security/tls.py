@@ -15,16 +15,23 @@ from reference_server.config import TlsSettings
 PEER_CERT_KEY = "x509_pem_cert"
 
 
-def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
-    """TLS server credentials. With ``client_ca`` clients may present a certificate (checked against
-    it); with ``require_client_cert`` they must."""
+def _key_pair(tls: TlsSettings) -> list[tuple[bytes, bytes]]:
     if tls.server_cert is None or tls.server_key is None:
         raise ValueError("TLS needs tls.server_cert and tls.server_key")
-    root = tls.client_ca.read_bytes() if tls.client_ca is not None else None
+    return [(tls.server_key.read_bytes(), tls.server_cert.read_bytes())]
+
+
+def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
+    """Server-authenticated TLS for the main listener (no client certificate is asked for)."""
+    return grpc.ssl_server_credentials(_key_pair(tls))
+
+
+def mtls_server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
+    """Mutual TLS for the second listener: a client certificate signed by ``client_ca`` is required."""
+    if tls.client_ca is None:
+        raise ValueError("mutual TLS needs tls.client_ca")
     return grpc.ssl_server_credentials(
-        [(tls.server_key.read_bytes(), tls.server_cert.read_bytes())],
-        root_certificates=root,
-        require_client_auth=bool(tls.require_client_cert and root is not None),
+        _key_pair(tls), root_certificates=tls.client_ca.read_bytes(), require_client_auth=True
     )
 
 
