@@ -6,8 +6,9 @@ enforces on top (ownership, agency, mode, state); those fail with NOT_OWNER and 
 Methods without a row are denied (default deny) with PERMISSION_DENIED / ROLE_NOT_PERMITTED, and a
 test fails listing every rpc of the generated descriptors that has no row.
 
-To add a service: add a block of rows below, one per rpc, keeping services in file order. A method
-that needs no token at all (health, reflection, published keys) uses ``public(...)``.
+To add a service: add a ``**rows("<Service>", {...})`` block to ``TABLE``, one entry per rpc, copied
+from the service's authorization table in spec/ (a test compares the two). A method that needs no
+token at all (health, reflection) uses ``public(...)``.
 """
 
 from __future__ import annotations
@@ -48,47 +49,176 @@ OFFICERS = (POLICE, FIRE)
 #: Every role a token can carry.
 ANY_ROLE = tuple(v for v in c.Role.values() if v != c.ROLE_UNSPECIFIED)
 
-_CAMERA = "/ansim.v1.CameraService/"
-_DIRECTORY = "/ansim.v1.DirectoryService/"
 
-TABLE: Mapping[str, Rule] = {
-    # --- infrastructure (no token) ---------------------------------------------------------------
+def rows(service: str, rules: Mapping[str, Rule]) -> dict[str, Rule]:
+    """Rows of one service, keyed by full method name (``/ansim.v1.<service>/<rpc>``)."""
+    return {f"/ansim.v1.{service}/{rpc}": rule for rpc, rule in rules.items()}
+
+
+_OWN_AGENCY = "officers: own agency's dispatches only"
+
+#: Infrastructure methods needing no token.
+INFRASTRUCTURE: dict[str, Rule] = {
     "/grpc.health.v1.Health/Check": public("load balancers and peers probe health without a token"),
     "/grpc.health.v1.Health/Watch": public("load balancers and peers probe health without a token"),
     "/grpc.health.v1.Health/List": public("load balancers and peers probe health without a token"),
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": public("schema only, no data"),
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": public("schema only, no data"),
-    # --- CameraService (camera.proto) -------------------------------------------------------------
-    _CAMERA + "GetCamera": allow(OPERATOR, *OFFICERS, PEER, AUDITOR),
-    _CAMERA + "ListCameras": allow(OPERATOR, *OFFICERS, PEER, AUDITOR),
-    _CAMERA + "SearchNearbyCameras": allow(
-        OPERATOR, *OFFICERS, PEER, note="officers: only around emergencies dispatched to their agency"
+}
+
+TABLE: Mapping[str, Rule] = {
+    **INFRASTRUCTURE,
+    # spec §10 has no authorization table yet: rows follow the rpc comments of emergency.proto.
+    **rows(
+        "EmergencyService",
+        {
+            "RaiseEmergency": allow(c.ROLE_APP_USER, note="the caller becomes the reporter"),
+            "GetEmergency": allow(
+                c.ROLE_APP_USER,
+                OPERATOR,
+                *OFFICERS,
+                note="app user: own emergencies, reporter's view (EMG-027)",
+            ),
+            "ListEmergencies": allow(OPERATOR, note="own center only"),
+            "StreamLocation": allow(c.ROLE_APP_USER, note="reporter of the emergency only"),
+            "WatchEmergency": allow(
+                c.ROLE_APP_USER,
+                OPERATOR,
+                *OFFICERS,
+                note="app user: own; officers: dispatched to their agency",
+            ),
+            "CancelEmergency": allow(c.ROLE_APP_USER, note="reporter of the emergency only"),
+            "UpdateEmergencyState": allow(OPERATOR, *OFFICERS, note="officers: dispatched to their agency"),
+        },
     ),
-    _CAMERA + "CreateVideoGrant": allow(
-        *OFFICERS,
-        note="agency acknowledged a dispatch for the emergency (DISPATCH_NOT_ACKNOWLEDGED), agency kind was "
-        "dispatched (VIDEO_ACCESS_DENIED), cameras near it (CAMERA_NOT_NEAR_EMERGENCY), mode matches",
+    # spec §12.6
+    **rows(
+        "CameraService",
+        {
+            "GetCamera": allow(OPERATOR, *OFFICERS),
+            "ListCameras": allow(OPERATOR, *OFFICERS),
+            "SearchNearbyCameras": allow(
+                OPERATOR, *OFFICERS, note="officers: `emergency` origin only with a dispatch for it"
+            ),
+            "CreateVideoGrant": allow(
+                *OFFICERS, note="with an acknowledged dispatch of the officer's agency (§12.3)"
+            ),
+            "GetVideoGrant": allow(
+                OPERATOR,
+                *OFFICERS,
+                note="operator: without uri/token; officers: own agency's, uri/token own only",
+            ),
+            "RevokeVideoGrant": allow(OPERATOR, *OFFICERS, note="officers: own agency's grants (RELEASED)"),
+            "ListAccessRecords": allow(OPERATOR, AUDITOR),
+            "GetVideoGatewayKeys": public("video gateways fetch verification keys without a token [VID-024]"),
+        },
     ),
-    _CAMERA + "GetVideoGrant": allow(
-        OPERATOR,
-        *OFFICERS,
-        AUDITOR,
-        note="officers: own grants only; stream tokens only to the grant's officer",
+    # spec §13
+    **rows(
+        "DispatchService",
+        {
+            "SubscribeDispatches": allow(
+                OPERATOR, *OFFICERS, note="operators: any agency; officers: own agency"
+            ),
+            "AcknowledgeDispatch": allow(OPERATOR, *OFFICERS, note=_OWN_AGENCY),
+            "UpdateDispatchStatus": allow(OPERATOR, *OFFICERS, note=_OWN_AGENCY),
+            "CloseDispatch": allow(OPERATOR, *OFFICERS, note=_OWN_AGENCY),
+            "GetDispatch": allow(OPERATOR, *OFFICERS, note=_OWN_AGENCY),
+            "ListDispatches": allow(OPERATOR, *OFFICERS, note=_OWN_AGENCY),
+        },
     ),
-    _CAMERA + "RevokeVideoGrant": allow(
-        OPERATOR, *OFFICERS, note="officers: grants of their own agency only"
+    # spec §14
+    **rows(
+        "ChildSafetyService",
+        {
+            **{f"{verb}Ward": allow(OPERATOR) for verb in ("Create", "Update", "Delete")},
+            "GetWard": allow(c.ROLE_GUARDIAN, OPERATOR, note="guardians: own wards (CHD-012)"),
+            "ListWards": allow(c.ROLE_GUARDIAN, OPERATOR, note="guardians: own wards (CHD-012)"),
+            **{f"{verb}Tag": allow(OPERATOR) for verb in ("Create", "Update", "Delete")},
+            "GetTag": allow(c.ROLE_GUARDIAN, OPERATOR, note="guardians: tags of own wards (CHD-012)"),
+            "ListTags": allow(c.ROLE_GUARDIAN, OPERATOR, note="guardians: tags of own wards (CHD-012)"),
+            **{f"{verb}Reader": allow(OPERATOR) for verb in ("Create", "Update", "Delete")},
+            "GetReader": allow(c.ROLE_READER_GATEWAY, OPERATOR, note="gateways: own readers (CHD-013)"),
+            "ListReaders": allow(c.ROLE_READER_GATEWAY, OPERATOR, note="gateways: own readers (CHD-013)"),
+            **{f"{verb}Zone": allow(OPERATOR) for verb in ("Create", "Update", "Delete")},
+            "GetZone": allow(
+                c.ROLE_GUARDIAN, OPERATOR, note="guardians: not other wards' HOME zones (CHD-012)"
+            ),
+            "ListZones": allow(
+                c.ROLE_GUARDIAN, OPERATOR, note="guardians: not other wards' HOME zones (CHD-012)"
+            ),
+        },
     ),
-    _CAMERA + "ListAccessRecords": allow(OPERATOR, AUDITOR),
-    _CAMERA + "GetVideoGatewayKeys": public("public keys for offline token checks [VID-024]"),
-    # --- DirectoryService (directory.proto) -------------------------------------------------------
-    _DIRECTORY + "CreateCenter": allow(DIRECTORY_ADMIN),
-    _DIRECTORY + "GetCenter": allow(DIRECTORY_ADMIN, PEER, OPERATOR),
-    _DIRECTORY + "ListCenters": allow(DIRECTORY_ADMIN, PEER, OPERATOR),
-    _DIRECTORY + "UpdateCenter": allow(
-        DIRECTORY_ADMIN, PEER, note="a peer center may update only its own entry and not its state"
+    **rows(
+        "TagEventService",
+        {
+            "IngestTagEvents": allow(c.ROLE_READER_GATEWAY, note="events of own readers only (TAG-006)"),
+            "SubmitTagEvents": allow(c.ROLE_READER_GATEWAY, note="events of own readers only (TAG-006)"),
+        },
     ),
-    _DIRECTORY + "ResolveCenter": allow(*ANY_ROLE),
-    _DIRECTORY + "GetDirectoryKeys": allow(*ANY_ROLE),
+    # spec §15
+    **rows(
+        "GuardianService",
+        {
+            "StreamNotifications": allow(
+                c.ROLE_GUARDIAN,
+                OPERATOR,
+                note="guardians: own recipient; operators: guardians/operators only",
+            ),
+            "ListNotifications": allow(
+                c.ROLE_GUARDIAN,
+                OPERATOR,
+                note="guardians: own recipient; operators: guardians/operators only",
+            ),
+            "GetNotification": allow(
+                c.ROLE_GUARDIAN, OPERATOR, note="own copies / operators' copies (GRD-010)"
+            ),
+            "AcknowledgeNotification": allow(
+                c.ROLE_GUARDIAN, OPERATOR, note="own copies / operators' copies (GRD-010)"
+            ),
+            "GetWardLocation": allow(
+                c.ROLE_GUARDIAN, OPERATOR, note="guardians: own wards; operators: active emergency (GRD-014)"
+            ),
+            "ListWardTrack": allow(
+                c.ROLE_GUARDIAN, OPERATOR, note="guardians: own wards; operators: active emergency (GRD-014)"
+            ),
+        },
+    ),
+    # spec §16
+    **rows(
+        "DirectoryService",
+        {
+            "CreateCenter": allow(DIRECTORY_ADMIN),
+            "UpdateCenter": allow(DIRECTORY_ADMIN),
+            "GetCenter": allow(OPERATOR, AUDITOR, PEER, DIRECTORY_ADMIN),
+            "ListCenters": allow(OPERATOR, AUDITOR, PEER, DIRECTORY_ADMIN),
+            "ResolveCenter": allow(c.ROLE_APP_USER, OPERATOR, *OFFICERS, PEER, DIRECTORY_ADMIN),
+            "GetDirectoryKeys": allow(c.ROLE_APP_USER, OPERATOR, *OFFICERS, AUDITOR, PEER, DIRECTORY_ADMIN),
+        },
+    ),
+    # spec §17: every row needs the mTLS-verified peer to match its directory entry (FED-001).
+    **rows(
+        "FederationService",
+        {
+            "ForwardEmergency": allow(PEER, note="caller is the last `via` entry (FED-001, FED-004)"),
+            "HandoffEmergency": allow(PEER, note="caller is the last `via` entry"),
+            "UpdateForwardedLocation": allow(PEER, note="the emergency's home center only (FED-017)"),
+            "CancelForwardedEmergency": allow(PEER, note="the emergency's home center only (FED-017)"),
+            "MirrorStatus": allow(PEER, note="a current or former handling center (FED-025)"),
+        },
+    ),
+    # spec §18
+    **rows(
+        "StatisticsService",
+        {
+            "GetIncidentStatistics": allow(
+                OPERATOR, *OFFICERS, AUDITOR, note="operators: own center; officers: agency serves the center"
+            ),
+            "CompareZoneBeforeAfter": allow(
+                OPERATOR, *OFFICERS, AUDITOR, note="operators: own center; officers: agency serves the center"
+            ),
+        },
+    ),
 }
 
 
