@@ -68,7 +68,7 @@ INFRASTRUCTURE: dict[str, Rule] = {
 
 TABLE: Mapping[str, Rule] = {
     **INFRASTRUCTURE,
-    # spec §10 has no authorization table yet: rows follow the rpc comments of emergency.proto.
+    # spec §10
     **rows(
         "EmergencyService",
         {

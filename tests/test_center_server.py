@@ -20,6 +20,9 @@ from reference_server.security.tokens import TokenIssuer
 from tests.support.center import CenterProcess, start_center
 from tests.support.probe_plugin import SERVICE
 
+#: Async fixtures live on the session loop (pyproject), so the tests share it.
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
 ECHO = f"/{SERVICE}/Echo"
 
 

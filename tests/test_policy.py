@@ -33,14 +33,18 @@ def spec_tables() -> dict[str, dict[str, bool]]:
         for line in path.read_text(encoding="utf-8").splitlines():
             header = ROLE_COLUMNS.match(line.strip())
             if header:
-                roles = [r.strip() for r in header.group(1).split("|")]
+                roles = [r.strip() for r in header.group(1).split("|")]  # a column may name several
                 continue
             if roles is None or not line.startswith("|") or line.startswith("| ---"):
                 roles = None if not line.startswith("|") else roles
                 continue
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             for rpc in (r.strip() for r in cells[0].split(",")):
-                found[rpc] = {r: not c.startswith("denied") for r, c in zip(roles, cells[1:], strict=False)}
+                found[rpc] = {
+                    role.strip(): not cell.startswith("denied")
+                    for column, cell in zip(roles, cells[1:], strict=False)
+                    for role in column.split(",")
+                }
     return found
 
 

@@ -23,7 +23,7 @@ Servicer sketch::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -141,7 +141,7 @@ class Publisher:
             self._codec.encode(event.scope, event.sequence),
         )
 
-    async def subscribe(self, scope: str, resume_cursor: str = "") -> AsyncIterator[DeliveredEvent]:
+    async def subscribe(self, scope: str, resume_cursor: str = "") -> AsyncGenerator[DeliveredEvent, None]:
         """Events of ``scope`` after ``resume_cursor`` (or from now), then live, until the publisher
         closes. AnsimError CURSOR_INVALID / CURSOR_EXPIRED for a bad cursor; SERVER_UNAVAILABLE when
         dropped for being slow or when the center shuts down before the subscription starts."""

@@ -1,0 +1,116 @@
+"""SQLite store: migrations, atomic transactions and idempotency."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from ansim.v1 import error_pb2
+from google.protobuf import wrappers_pb2
+
+from ansim_sdk.errors import AnsimError
+from reference_server.store.idempotency import idempotent
+from reference_server.store.interface import Transaction
+from reference_server.store.migrations import Migration, MigrationError, bundled_migrations
+from reference_server.store.sqlite import SqliteStore
+
+#: Async fixtures live on the session loop (pyproject), so the tests share it.
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+METHOD = "/ansim.v1.Test/Create"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    migrations = [
+        *bundled_migrations(),
+        Migration("9000_test", "CREATE TABLE things (name TEXT PRIMARY KEY);"),
+    ]
+    opened = await SqliteStore.open(tmp_path / "center.sqlite", migrations=migrations)
+    yield opened
+    await opened.close()
+
+
+async def count(store: SqliteStore, table: str) -> int:
+    row = await store.fetchone(f"SELECT COUNT(*) AS n FROM {table}")
+    assert row is not None
+    return int(row["n"])
+
+
+async def test_database_is_wal_with_full_sync_and_migrations_are_recorded(store: SqliteStore) -> None:
+    conn = sqlite3.connect(store.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+    conn.close()
+    assert versions == ["0001_core", "9000_test"]
+    assert await store._on_writer(lambda c: c.execute("PRAGMA synchronous").fetchone()[0]) == 2  # FULL
+
+
+async def test_reopening_applies_nothing_and_refuses_an_edited_migration(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    await (await SqliteStore.open(path)).close()
+    await (await SqliteStore.open(path)).close()
+    edited = [Migration("0001_core", bundled_migrations()[0].sql + "\n-- edited\n")]
+    with pytest.raises(MigrationError, match="changed after it was applied"):
+        await SqliteStore.open(path, migrations=edited)
+
+
+async def test_a_failing_transaction_writes_nothing(store: SqliteStore) -> None:
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            await tx.execute("INSERT INTO things (name) VALUES ('a')")
+            await tx.append_event("s", "t", b"x", 3)
+            await tx.append_audit("users/u", "create", "things/a", "test", "ok")
+            raise RuntimeError("boom")
+    assert [await count(store, t) for t in ("things", "events", "audit_log", "event_scopes")] == [0, 0, 0, 0]
+
+
+async def test_idempotent_replays_the_first_outcome_and_refuses_another_payload(store: SqliteStore) -> None:
+    runs = 0
+
+    async def create(tx: Transaction) -> wrappers_pb2.StringValue:
+        nonlocal runs
+        runs += 1
+        await tx.execute("INSERT INTO things (name) VALUES (?)", (f"thing-{runs}",))
+        return wrappers_pb2.StringValue(value=f"thing-{runs}")
+
+    request = wrappers_pb2.StringValue(value="payload")
+    first = await idempotent(store, "iss|users/u", METHOD, "r-1", request, wrappers_pb2.StringValue, create)
+    again = await idempotent(store, "iss|users/u", METHOD, "r-1", request, wrappers_pb2.StringValue, create)
+    assert first == again == wrappers_pb2.StringValue(value="thing-1")
+    assert runs == 1 and await count(store, "things") == 1
+
+    other = wrappers_pb2.StringValue(value="different payload")
+    with pytest.raises(AnsimError) as refused:
+        await idempotent(store, "iss|users/u", METHOD, "r-1", other, wrappers_pb2.StringValue, create)
+    assert refused.value.reason == error_pb2.ERROR_REASON_REQUEST_ID_REUSED
+
+    # Another caller may use the same request_id independently.
+    await idempotent(store, "iss|users/v", METHOD, "r-1", request, wrappers_pb2.StringValue, create)
+    assert runs == 2
+
+
+async def test_idempotent_records_nothing_when_the_action_fails(store: SqliteStore) -> None:
+    async def fail(tx: Transaction) -> wrappers_pb2.StringValue:
+        await tx.execute("INSERT INTO things (name) VALUES ('x')")
+        raise AnsimError(error_pb2.ERROR_REASON_INVALID_STATE_TRANSITION, "no")
+
+    request = wrappers_pb2.StringValue(value="p")
+    with pytest.raises(AnsimError):
+        await idempotent(store, "c", METHOD, "r-2", request, wrappers_pb2.StringValue, fail)
+    assert await count(store, "things") == 0 and await count(store, "idempotency") == 0
+
+
+async def test_event_sequences_are_per_scope_and_pruning_is_remembered(store: SqliteStore) -> None:
+    async with store.transaction() as tx:
+        a1 = await tx.append_event("a", "t", b"1", 3)
+        b1 = await tx.append_event("b", "t", b"1", 3)
+        a2 = await tx.append_event("a", "t", b"2", 3)
+    assert (a1.sequence, b1.sequence, a2.sequence) == (1, 1, 2)
+    assert [e.payload for e in await store.events_after("a", 0, 10)] == [b"1", b"2"]
+    assert await store.prune_events(store.clock.now()) == 3
+    assert await store.event_bounds("a") == (2, 2)
+    async with store.transaction() as tx:
+        assert (await tx.append_event("a", "t", b"3", 3)).sequence == 3
