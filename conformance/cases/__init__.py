@@ -1,0 +1,15 @@
+"""Every module of test cases, imported explicitly (no discovery): one line per module.
+
+A service engineer adds ``from conformance.cases import <module>`` below, keeping the list sorted.
+"""
+
+from __future__ import annotations
+
+from conformance.registry import Registry, registry
+
+
+def load_cases() -> Registry:
+    """Import every case module (registering its cases) and return the suite's registry."""
+    from conformance.cases import generic  # noqa: F401
+
+    return registry
