@@ -16,5 +16,10 @@ setup(
         "ansim_spec",
     ],
     package_dir={"ansim": "gen/python/ansim", "buf": "gen/python/buf", "ansim_spec": "spec"},
-    package_data={"ansim_spec": ["*.md", "schemas/*.json", "examples/*/*/*.json"]},
+    package_data={
+        "ansim_spec": ["*.md", "requirements.yaml", "schemas/*.json", "examples/*/*/*.json"],
+        "reference_server.store": ["migrations/*.sql"],
+        "reference_server.geo": ["data/*"],
+        "conformance": ["*.lock", "reports/templates/*"],
+    },
 )

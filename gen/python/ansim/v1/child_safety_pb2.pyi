@@ -86,6 +86,10 @@ class _ReaderKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReaderKind
     """A reader on a street or route (등하굣길). Sightings update location and track only."""
     READER_KIND_BUS: _ReaderKind.ValueType  # 6
     """A reader on a school or academy bus. Sightings update location and track only."""
+    READER_KIND_NETWORK: _ReaderKind.ValueType  # 7
+    """A virtual reader standing for a carrier network through which USIM devices report; its
+    location is nominal. Every event from it MUST carry the device's own `location` [TAG-006].
+    """
 
 class ReaderKind(_ReaderKind, metaclass=_ReaderKindEnumTypeWrapper):
     """ReaderKind is what a reader guards or where it stands. It decides which derived events its
@@ -110,6 +114,10 @@ READER_KIND_STREET: ReaderKind.ValueType  # 5
 """A reader on a street or route (등하굣길). Sightings update location and track only."""
 READER_KIND_BUS: ReaderKind.ValueType  # 6
 """A reader on a school or academy bus. Sightings update location and track only."""
+READER_KIND_NETWORK: ReaderKind.ValueType  # 7
+"""A virtual reader standing for a carrier network through which USIM devices report; its
+location is nominal. Every event from it MUST carry the device's own `location` [TAG-006].
+"""
 Global___ReaderKind: _TypeAlias = ReaderKind  # noqa: Y015
 
 class _ZoneKind:
@@ -430,8 +438,9 @@ class Ward(_message.Message):
     @_builtins.property
     def guardians(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Guardians who receive the ward's notifications and may see its location,
-        `centers/{center}/guardians/{guardian}` of the ward's center; 1 to 4, distinct [CHD-003]. The
-        guardian id is the id in the guardian's token subject `guardians/{guardian}` (spec §15.2).
+        `centers/{center}/guardians/{guardian}` of the ward's center; 1 to 4, distinct; the id
+        `operators` is reserved [CHD-004]. The guardian id is the id in the guardian's token subject
+        `guardians/{guardian}` (spec §15.2).
         """
 
     @_builtins.property
@@ -641,7 +650,7 @@ Global___Reader: _TypeAlias = Reader  # noqa: Y015
 @_typing.final
 class ZoneHysteresis(_message.Message):
     """ZoneHysteresis sets how a danger-zone geofence decides entry and exit, so that a child passing
-    the edge of a zone does not cause alerts (spec §14.5.3).
+    the edge of a zone does not cause alerts (spec §14.5.2).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -708,8 +717,9 @@ class Zone(_message.Message):
     """
     @_builtins.property
     def area(self) -> _common_pb2.Area:
-        """The area. Required. A reader is inside the zone when its location is inside a polygon of the
-        area or within a circle's radius (great-circle distance) [TAG-013].
+        """The area. Required. A sighting is inside the zone when its position (the tag's own location
+        if the event has one, else the reader's) is inside a polygon of the area or within a circle's
+        radius (great-circle distance) [TAG-013].
         """
 
     @_builtins.property
@@ -732,8 +742,10 @@ class Zone(_message.Message):
 
     @_builtins.property
     def school_contacts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """School staff who receive notifications that escalate to the SCHOOL level, as guardian
-        recipients `centers/{center}/guardians/{guardian}`; only for SCHOOL zones; at most 10 [GRD-003].
+        """School staff (e.g. the school's safety officer, 배움터지킴이) who receive notifications at the
+        SCHOOL rung, as recipients `centers/{center}/guardians/{guardian}`: for a SCHOOL zone those of
+        its wards [GRD-003], for a SCHOOL or SAFE_ZONE zone those of its bell poles [TAG-017]. Only
+        for SCHOOL and SAFE_ZONE zones; at most 10 [CHD-008].
         """
 
     @_builtins.property

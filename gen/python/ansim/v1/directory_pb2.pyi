@@ -46,7 +46,7 @@ class _CenterStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CenterSta
     CENTER_STATE_SUSPENDED: _CenterState.ValueType  # 2
     """The center is suspended (e.g. compromised key, decommissioning, long outage). ResolveCenter
     MUST NOT return it [DIR-009] and peers MUST refuse its calls with PEER_NOT_TRUSTED once their
-    registry shows the suspension [FED-003]. Entries are never deleted, so names are never reused.
+    registry shows the suspension [FED-001]. Entries are never deleted, so names are never reused.
     """
 
 class CenterState(_CenterState, metaclass=_CenterStateEnumTypeWrapper):
@@ -61,45 +61,45 @@ accept its certificate.
 CENTER_STATE_SUSPENDED: CenterState.ValueType  # 2
 """The center is suspended (e.g. compromised key, decommissioning, long outage). ResolveCenter
 MUST NOT return it [DIR-009] and peers MUST refuse its calls with PEER_NOT_TRUSTED once their
-registry shows the suspension [FED-003]. Entries are never deleted, so names are never reused.
+registry shows the suspension [FED-001]. Entries are never deleted, so names are never reused.
 """
 Global___CenterState: _TypeAlias = CenterState  # noqa: Y015
 
-class _ContactKind:
+class _CenterContactKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
 
-class _ContactKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ContactKind.ValueType], _builtins.type):
+class _CenterContactKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CenterContactKind.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
-    CONTACT_KIND_UNSPECIFIED: _ContactKind.ValueType  # 0
+    CENTER_CONTACT_KIND_UNSPECIFIED: _CenterContactKind.ValueType  # 0
     """Not set. Rejected [DIR-003]."""
-    CONTACT_KIND_OPERATIONS: _ContactKind.ValueType  # 1
+    CENTER_CONTACT_KIND_OPERATIONS: _CenterContactKind.ValueType  # 1
     """The center's 24-hour operations desk (관제실), for a peer center or agency that needs to speak
     to an operator about a live emergency.
     """
-    CONTACT_KIND_TECHNICAL: _ContactKind.ValueType  # 2
+    CENTER_CONTACT_KIND_TECHNICAL: _CenterContactKind.ValueType  # 2
     """The technical contact for connectivity, certificates and conformance."""
-    CONTACT_KIND_PRIVACY: _ContactKind.ValueType  # 3
+    CENTER_CONTACT_KIND_PRIVACY: _CenterContactKind.ValueType  # 3
     """The privacy officer (개인정보 보호책임자) who answers for the center's processing of personal
     data.
     """
 
-class ContactKind(_ContactKind, metaclass=_ContactKindEnumTypeWrapper):
-    """ContactKind is what a contact of a center is for."""
+class CenterContactKind(_CenterContactKind, metaclass=_CenterContactKindEnumTypeWrapper):
+    """CenterContactKind is what a contact of a center is for."""
 
-CONTACT_KIND_UNSPECIFIED: ContactKind.ValueType  # 0
+CENTER_CONTACT_KIND_UNSPECIFIED: CenterContactKind.ValueType  # 0
 """Not set. Rejected [DIR-003]."""
-CONTACT_KIND_OPERATIONS: ContactKind.ValueType  # 1
+CENTER_CONTACT_KIND_OPERATIONS: CenterContactKind.ValueType  # 1
 """The center's 24-hour operations desk (관제실), for a peer center or agency that needs to speak
 to an operator about a live emergency.
 """
-CONTACT_KIND_TECHNICAL: ContactKind.ValueType  # 2
+CENTER_CONTACT_KIND_TECHNICAL: CenterContactKind.ValueType  # 2
 """The technical contact for connectivity, certificates and conformance."""
-CONTACT_KIND_PRIVACY: ContactKind.ValueType  # 3
+CENTER_CONTACT_KIND_PRIVACY: CenterContactKind.ValueType  # 3
 """The privacy officer (개인정보 보호책임자) who answers for the center's processing of personal
 data.
 """
-Global___ContactKind: _TypeAlias = ContactKind  # noqa: Y015
+Global___CenterContactKind: _TypeAlias = CenterContactKind  # noqa: Y015
 
 class _CandidateMatch:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -217,7 +217,7 @@ class CenterEntry(_message.Message):
         """
 
     @_builtins.property
-    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___Endpoint]:
+    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___CenterEndpoint]:
         """Network endpoints of the center's FederationService (and, for apps, its public services), in
         order of preference; 1 to 8 on create [DIR-002].
         """
@@ -238,14 +238,14 @@ class CenterEntry(_message.Message):
         """
 
     @_builtins.property
-    def contacts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Contact]:
-        """Contacts; on create at least one CONTACT_KIND_OPERATIONS contact, at most 10 in all [DIR-002]."""
+    def contacts(self) -> _containers.RepeatedCompositeFieldContainer[Global___CenterContact]:
+        """Contacts; on create at least one CENTER_CONTACT_KIND_OPERATIONS contact, at most 10 in all [DIR-002]."""
 
     @_builtins.property
     def agencies(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServingAgency]:
         """The 112 and 119 situation rooms that serve the center's area; on create at least one of each
         AgencyKind, at most 20 in all [DIR-002]. A center that handles an emergency in fallback for
-        this area dispatches to these agencies [FED-018].
+        this area dispatches to these agencies [FED-014].
         """
 
     @_builtins.property
@@ -264,11 +264,11 @@ class CenterEntry(_message.Message):
         display_name_en: _builtins.str = ...,
         municipalities: _abc.Iterable[_common_pb2.AdministrativeCodes] | None = ...,
         service_area: _common_pb2.Area | None = ...,
-        endpoints: _abc.Iterable[Global___Endpoint] | None = ...,
+        endpoints: _abc.Iterable[Global___CenterEndpoint] | None = ...,
         certificates: _abc.Iterable[Global___CertificatePin] | None = ...,
         supported_profiles: _abc.Iterable[_builtins.str] | None = ...,
         spec_version: _builtins.str = ...,
-        contacts: _abc.Iterable[Global___Contact] | None = ...,
+        contacts: _abc.Iterable[Global___CenterContact] | None = ...,
         agencies: _abc.Iterable[Global___ServingAgency] | None = ...,
         state: Global___CenterState.ValueType = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
@@ -285,8 +285,8 @@ class CenterEntry(_message.Message):
 Global___CenterEntry: _TypeAlias = CenterEntry  # noqa: Y015
 
 @_typing.final
-class Endpoint(_message.Message):
-    """Endpoint is one network address of a center."""
+class CenterEndpoint(_message.Message):
+    """CenterEndpoint is one network address of a center."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -298,7 +298,7 @@ class Endpoint(_message.Message):
     """
     tls_server_name: _builtins.str
     """The DNS name the center's server certificate carries and the client MUST send as SNI and verify
-    (lower case), e.g. "ansim.anyang.go.kr" [DIR-003] [FED-004].
+    (lower case), e.g. "ansim.anyang.go.kr" [DIR-003] [FED-002].
     """
     def __init__(
         self,
@@ -312,7 +312,7 @@ class Endpoint(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___Endpoint: _TypeAlias = Endpoint  # noqa: Y015
+Global___CenterEndpoint: _TypeAlias = CenterEndpoint  # noqa: Y015
 
 @_typing.final
 class CertificatePin(_message.Message):
@@ -329,7 +329,7 @@ class CertificatePin(_message.Message):
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """The certificate's notAfter, if registered. A verifier MUST NOT accept the pin after this time
-        even if its registry still lists it [FED-003].
+        even if its registry still lists it [FED-001].
         """
 
     def __init__(
@@ -347,8 +347,8 @@ class CertificatePin(_message.Message):
 Global___CertificatePin: _TypeAlias = CertificatePin  # noqa: Y015
 
 @_typing.final
-class Contact(_message.Message):
-    """Contact is a way to reach the people behind a center."""
+class CenterContact(_message.Message):
+    """CenterContact is a way to reach the people behind a center."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -356,7 +356,7 @@ class Contact(_message.Message):
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     PHONE_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
-    kind: Global___ContactKind.ValueType
+    kind: Global___CenterContactKind.ValueType
     """What the contact is for. Required [DIR-003]."""
     display_name: _builtins.str
     """Name of the desk or person, e.g. "안양시 스마트도시통합센터 관제실"; 1 to 100 characters [DIR-003]."""
@@ -369,7 +369,7 @@ class Contact(_message.Message):
     def __init__(
         self,
         *,
-        kind: Global___ContactKind.ValueType = ...,
+        kind: Global___CenterContactKind.ValueType = ...,
         display_name: _builtins.str = ...,
         phone: _builtins.str = ...,
         email: _builtins.str = ...,
@@ -380,7 +380,7 @@ class Contact(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___Contact: _TypeAlias = Contact  # noqa: Y015
+Global___CenterContact: _TypeAlias = CenterContact  # noqa: Y015
 
 @_typing.final
 class ServingAgency(_message.Message):
@@ -742,7 +742,7 @@ class ResolveCandidate(_message.Message):
     revision: _builtins.int
     """The revision of the center entry this candidate was built from."""
     @_builtins.property
-    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___Endpoint]:
+    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___CenterEndpoint]:
         """The center's endpoints, in order of preference, as in its entry; at least one [DIR-011]."""
 
     @_builtins.property
@@ -752,7 +752,7 @@ class ResolveCandidate(_message.Message):
     @_builtins.property
     def agencies(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServingAgency]:
         """The agencies that serve the location within this center's area (the entry's agencies filtered
-        by the municipality that contains the point, if known) [DIR-011] [FED-018].
+        by the municipality that contains the point, if known) [DIR-011] [FED-014].
         """
 
     def __init__(
@@ -762,7 +762,7 @@ class ResolveCandidate(_message.Message):
         match: Global___CandidateMatch.ValueType = ...,
         distance_m: _builtins.float = ...,
         overlap_percent: _builtins.int = ...,
-        endpoints: _abc.Iterable[Global___Endpoint] | None = ...,
+        endpoints: _abc.Iterable[Global___CenterEndpoint] | None = ...,
         certificates: _abc.Iterable[Global___CertificatePin] | None = ...,
         agencies: _abc.Iterable[Global___ServingAgency] | None = ...,
         display_name_ko: _builtins.str = ...,

@@ -98,6 +98,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: the notification's acknowledgement deadline has passed and it was
     escalated; the acknowledgement is recorded but does not stop the escalation.
     """
+    ERROR_REASON_RESOURCE_IN_USE: _ErrorReason.ValueType  # 39
+    """FAILED_PRECONDITION: the resource cannot be deleted because other resources still refer to it
+    (e.g. a zone that readers or wards name).
+    """
     ERROR_REASON_OUTSIDE_SERVICE_AREA: _ErrorReason.ValueType  # 40
     """NOT_FOUND: the location is outside every registered service area. ErrorInfo.metadata carries
     "default_center" (resource name of the default route) [DIR-007].
@@ -111,6 +115,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_PEER_UNAVAILABLE: _ErrorReason.ValueType  # 43
     """UNAVAILABLE: a peer center needed for this request did not answer; RetryInfo says when to
     retry. The emergency itself is not lost (spec §Federation fallback).
+    """
+    ERROR_REASON_ETAG_MISMATCH: _ErrorReason.ValueType  # 44
+    """ABORTED: the request's etag does not match the resource's current etag (AIP-154); the caller
+    MUST read the resource again and reapply its change.
     """
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 50
     """RESOURCE_EXHAUSTED: the caller exceeded its rate limit; RetryInfo says when to retry."""
@@ -188,6 +196,10 @@ ERROR_REASON_ACK_TOO_LATE: ErrorReason.ValueType  # 38
 """FAILED_PRECONDITION: the notification's acknowledgement deadline has passed and it was
 escalated; the acknowledgement is recorded but does not stop the escalation.
 """
+ERROR_REASON_RESOURCE_IN_USE: ErrorReason.ValueType  # 39
+"""FAILED_PRECONDITION: the resource cannot be deleted because other resources still refer to it
+(e.g. a zone that readers or wards name).
+"""
 ERROR_REASON_OUTSIDE_SERVICE_AREA: ErrorReason.ValueType  # 40
 """NOT_FOUND: the location is outside every registered service area. ErrorInfo.metadata carries
 "default_center" (resource name of the default route) [DIR-007].
@@ -201,6 +213,10 @@ ERROR_REASON_NOT_RESPONSIBLE: ErrorReason.ValueType  # 42
 ERROR_REASON_PEER_UNAVAILABLE: ErrorReason.ValueType  # 43
 """UNAVAILABLE: a peer center needed for this request did not answer; RetryInfo says when to
 retry. The emergency itself is not lost (spec §Federation fallback).
+"""
+ERROR_REASON_ETAG_MISMATCH: ErrorReason.ValueType  # 44
+"""ABORTED: the request's etag does not match the resource's current etag (AIP-154); the caller
+MUST read the resource again and reapply its change.
 """
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 50
 """RESOURCE_EXHAUSTED: the caller exceeded its rate limit; RetryInfo says when to retry."""

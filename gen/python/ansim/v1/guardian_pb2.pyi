@@ -216,7 +216,8 @@ class Notification(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Resource name `centers/{center}/guardians/{guardian}/notifications/{notification}`. Output
+    """Resource name `centers/{center}/guardians/{guardian}/notifications/{notification}`; the
+    guardian id is the recipient's, or the reserved id `operators` for the operators' copy. Output
     only.
     """
     derived_event_id: _builtins.str
@@ -249,7 +250,7 @@ class Notification(_message.Message):
     """The rung reached so far [GRD-003]."""
     recipient_level: Global___EscalationLevel.ValueType
     """The rung at which this recipient was added: GUARDIAN for guardians, SCHOOL for school
-    contacts, CENTER for the operators' view [GRD-003].
+    contacts, CENTER for the operators' copy under `guardians/operators` [GRD-003] [GRD-006].
     """
     related_emergency: _builtins.str
     """The Emergency the derived event raised or joined, `centers/{center}/emergencies/{emergency}`,
@@ -342,8 +343,8 @@ class StreamNotificationsRequest(_message.Message):
     RESUME_CURSOR_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """The recipient, `centers/{center}/guardians/{guardian}` (the caller's own), or
-    `centers/{center}/guardians/-` for a CENTER_OPERATOR, who then receives the notifications that
-    reached the CENTER rung [GRD-006] [GRD-013].
+    `centers/{center}/guardians/operators` for a CENTER_OPERATOR, whose copies are created when a
+    notification reaches the CENTER rung [GRD-006] [GRD-013].
     """
     resume_cursor: _builtins.str
     """Cursor of the last event the client processed; empty for a fresh subscription, which first
@@ -444,9 +445,8 @@ class ListNotificationsRequest(_message.Message):
     UNACKNOWLEDGED_ONLY_FIELD_NUMBER: _builtins.int
     MIN_SEVERITY_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
-    """The recipient `centers/{center}/guardians/{guardian}`, or `centers/{center}/guardians/-` for a
-    CENTER_OPERATOR (notifications that reached the CENTER rung, one copy per derived event)
-    [GRD-006].
+    """The recipient `centers/{center}/guardians/{guardian}` (the caller's own), or
+    `centers/{center}/guardians/operators` for a CENTER_OPERATOR [GRD-006] [GRD-013].
     """
     page_size: _builtins.int
     """Maximum number of notifications to return; 0 means 50; values above 1000 are coerced to 1000."""
@@ -514,8 +514,8 @@ class AcknowledgeNotificationRequest(_message.Message):
     NOTE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The notification, `centers/{center}/guardians/{guardian}/notifications/{notification}`; the
-    caller's own copy, or for a CENTER_OPERATOR any copy that reached the CENTER rung [GRD-010].
+    """The notification, `centers/{center}/guardians/{guardian}/notifications/{notification}`: the
+    caller's own copy; for a CENTER_OPERATOR a copy under `guardians/operators` [GRD-010].
     """
     note: _builtins.str
     """Free text to record with the acknowledgement, up to 200 characters."""

@@ -77,7 +77,8 @@ class GuardianServiceServicer:
 
     def StreamNotifications(self, request, context):
         """Resumable server stream of notification changes (created, escalated, acknowledged) for one
-        recipient, or for the center's operators with the recipient id "-" [GRD-011] [GRD-012].
+        recipient: a guardian, a school contact, or the center's operators under the reserved
+        recipient id "operators" [GRD-011] [GRD-012].
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -91,8 +92,7 @@ class GuardianServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListNotifications(self, request, context):
-        """Lists notifications of one recipient (or, for operators, escalated ones of all recipients),
-        newest first [GRD-006].
+        """Lists notifications of one recipient, newest first [GRD-013].
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -43,14 +43,13 @@ class GuardianServiceStub:
     def __new__(cls, channel: _aio.Channel) -> GuardianServiceAsyncStub: ...
     StreamNotifications: _grpc.UnaryStreamMultiCallable[_guardian_pb2.StreamNotificationsRequest, _guardian_pb2.StreamNotificationsResponse]
     """Resumable server stream of notification changes (created, escalated, acknowledged) for one
-    recipient, or for the center's operators with the recipient id "-" [GRD-011] [GRD-012].
+    recipient: a guardian, a school contact, or the center's operators under the reserved
+    recipient id "operators" [GRD-011] [GRD-012].
     """
     GetNotification: _grpc.UnaryUnaryMultiCallable[_guardian_pb2.GetNotificationRequest, _guardian_pb2.Notification]
     """Returns one notification of the caller [GRD-010]."""
     ListNotifications: _grpc.UnaryUnaryMultiCallable[_guardian_pb2.ListNotificationsRequest, _guardian_pb2.ListNotificationsResponse]
-    """Lists notifications of one recipient (or, for operators, escalated ones of all recipients),
-    newest first [GRD-006].
-    """
+    """Lists notifications of one recipient, newest first [GRD-013]."""
     AcknowledgeNotification: _grpc.UnaryUnaryMultiCallable[_guardian_pb2.AcknowledgeNotificationRequest, _guardian_pb2.Notification]
     """Acknowledges a notification for all its recipients and stops its escalation ladder, or records
     a late acknowledgement (FAILED_PRECONDITION / ACK_TOO_LATE) [GRD-008] [GRD-009].
@@ -75,14 +74,13 @@ class GuardianServiceAsyncStub(GuardianServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     StreamNotifications: _aio.UnaryStreamMultiCallable[_guardian_pb2.StreamNotificationsRequest, _guardian_pb2.StreamNotificationsResponse]  # type: ignore[assignment]
     """Resumable server stream of notification changes (created, escalated, acknowledged) for one
-    recipient, or for the center's operators with the recipient id "-" [GRD-011] [GRD-012].
+    recipient: a guardian, a school contact, or the center's operators under the reserved
+    recipient id "operators" [GRD-011] [GRD-012].
     """
     GetNotification: _aio.UnaryUnaryMultiCallable[_guardian_pb2.GetNotificationRequest, _guardian_pb2.Notification]  # type: ignore[assignment]
     """Returns one notification of the caller [GRD-010]."""
     ListNotifications: _aio.UnaryUnaryMultiCallable[_guardian_pb2.ListNotificationsRequest, _guardian_pb2.ListNotificationsResponse]  # type: ignore[assignment]
-    """Lists notifications of one recipient (or, for operators, escalated ones of all recipients),
-    newest first [GRD-006].
-    """
+    """Lists notifications of one recipient, newest first [GRD-013]."""
     AcknowledgeNotification: _aio.UnaryUnaryMultiCallable[_guardian_pb2.AcknowledgeNotificationRequest, _guardian_pb2.Notification]  # type: ignore[assignment]
     """Acknowledges a notification for all its recipients and stops its escalation ladder, or records
     a late acknowledgement (FAILED_PRECONDITION / ACK_TOO_LATE) [GRD-008] [GRD-009].
@@ -110,7 +108,8 @@ class GuardianServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_guardian_pb2.StreamNotificationsResponse], _abc.AsyncIterator[_guardian_pb2.StreamNotificationsResponse]]:
         """Resumable server stream of notification changes (created, escalated, acknowledged) for one
-        recipient, or for the center's operators with the recipient id "-" [GRD-011] [GRD-012].
+        recipient: a guardian, a school contact, or the center's operators under the reserved
+        recipient id "operators" [GRD-011] [GRD-012].
         """
 
     @_abc_1.abstractmethod
@@ -127,9 +126,7 @@ class GuardianServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _guardian_pb2.ListNotificationsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_guardian_pb2.ListNotificationsResponse, _abc.Awaitable[_guardian_pb2.ListNotificationsResponse]]:
-        """Lists notifications of one recipient (or, for operators, escalated ones of all recipients),
-        newest first [GRD-006].
-        """
+        """Lists notifications of one recipient, newest first [GRD-013]."""
 
     @_abc_1.abstractmethod
     def AcknowledgeNotification(
