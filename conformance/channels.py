@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import grpc
 import grpc.aio
 
-from conformance.declaration import Tls
+from conformance.declaration import ClientCert, Tls
 
 #: No transparent retries, no waiting for a server that is down: a case sees exactly what the target
 #: did. Messages up to 16 MiB.
@@ -23,7 +23,7 @@ def credentials_for(tls: Tls, role: str | None) -> grpc.ChannelCredentials | Non
     if tls.insecure:
         return None
     root = tls.ca_file.read_bytes() if tls.ca_file else None
-    cert = tls.client_certs.get(role or "") or tls.client_certs.get("default")
+    cert = client_cert_for(tls, role)
     if cert is None:
         return grpc.ssl_channel_credentials(root_certificates=root)
     return grpc.ssl_channel_credentials(
@@ -31,6 +31,10 @@ def credentials_for(tls: Tls, role: str | None) -> grpc.ChannelCredentials | Non
         private_key=cert.key_file.read_bytes(),
         certificate_chain=cert.cert_file.read_bytes(),
     )
+
+
+def client_cert_for(tls: Tls, role: str | None) -> ClientCert | None:
+    return tls.client_certs.get(role or "") or tls.client_certs.get("default")
 
 
 def open_channel(
@@ -48,4 +52,6 @@ def open_channel(
     creds = None if plaintext else credentials_for(tls, role)
     if creds is None:
         return grpc.aio.insecure_channel(target, options=options, interceptors=list(interceptors))
+    if tls.mtls_target and client_cert_for(tls, role) is not None:
+        target = tls.mtls_target
     return grpc.aio.secure_channel(target, creds, options=options, interceptors=list(interceptors))

@@ -96,6 +96,14 @@ class Tls(_Section):
     server_name: str | None = None
     #: Role → client certificate presented on that role's connections (mTLS); "default" for all others.
     client_certs: dict[str, ClientCert] = Field(default_factory=dict)
+    #: HOST:PORT of a separate mutual-TLS listener, if the target has one: connections that present
+    #: a client certificate go there, all others to ``target``.
+    mtls_target: str | None = None
+
+    @field_validator("mtls_target")
+    @classmethod
+    def _mtls_target(cls, value: str | None) -> str | None:
+        return None if value is None else check_target(value)
 
     @field_validator("client_certs")
     @classmethod
@@ -107,8 +115,10 @@ class Tls(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> Tls:
-        if self.insecure and (self.ca_file or self.server_name or self.client_certs):
-            raise ValueError("insecure: true excludes ca_file, server_name and client_certs")
+        if self.insecure and (self.ca_file or self.server_name or self.client_certs or self.mtls_target):
+            raise ValueError("insecure: true excludes ca_file, server_name, client_certs and mtls_target")
+        if self.mtls_target and not self.client_certs:
+            raise ValueError("mtls_target needs client_certs")
         return self
 
 

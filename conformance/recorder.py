@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import grpc.aio
@@ -22,6 +22,17 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from conformance.wire import ParsedError, parse_error
+
+if TYPE_CHECKING:  # the interceptor base classes are generic only in the type stubs
+    _UU = grpc.aio.UnaryUnaryClientInterceptor[Any, Any]
+    _US = grpc.aio.UnaryStreamClientInterceptor[Any, Any]
+    _SU = grpc.aio.StreamUnaryClientInterceptor[Any, Any]
+    _SS = grpc.aio.StreamStreamClientInterceptor[Any, Any]
+else:
+    _UU = grpc.aio.UnaryUnaryClientInterceptor
+    _US = grpc.aio.UnaryStreamClientInterceptor
+    _SU = grpc.aio.StreamUnaryClientInterceptor
+    _SS = grpc.aio.StreamStreamClientInterceptor
 
 REDACTED = "<redacted>"
 _SECRET_HEADERS = frozenset({"authorization"})
@@ -197,7 +208,7 @@ class _Interceptor:
         return details, _start(details, request, self._identity)
 
 
-class _UnaryUnary(_Interceptor, grpc.aio.UnaryUnaryClientInterceptor[Any, Any]):
+class _UnaryUnary(_Interceptor, _UU):
     async def intercept_unary_unary(
         self, continuation: Callable[..., Any], client_call_details: grpc.aio.ClientCallDetails, request: Any
     ) -> Any:
@@ -259,7 +270,7 @@ class _StatusView:
         return self._trailing
 
 
-class _UnaryStream(_Interceptor, grpc.aio.UnaryStreamClientInterceptor[Any, Any]):
+class _UnaryStream(_Interceptor, _US):
     async def intercept_unary_stream(
         self, continuation: Callable[..., Any], client_call_details: grpc.aio.ClientCallDetails, request: Any
     ) -> Any:
@@ -269,7 +280,7 @@ class _UnaryStream(_Interceptor, grpc.aio.UnaryStreamClientInterceptor[Any, Any]
         return call
 
 
-class _StreamUnary(_Interceptor, grpc.aio.StreamUnaryClientInterceptor[Any, Any]):
+class _StreamUnary(_Interceptor, _SU):
     async def intercept_stream_unary(
         self,
         continuation: Callable[..., Any],
@@ -283,7 +294,7 @@ class _StreamUnary(_Interceptor, grpc.aio.StreamUnaryClientInterceptor[Any, Any]
         return call
 
 
-class _StreamStream(_Interceptor, grpc.aio.StreamStreamClientInterceptor[Any, Any]):
+class _StreamStream(_Interceptor, _SS):
     async def intercept_stream_stream(
         self,
         continuation: Callable[..., Any],

@@ -1,0 +1,80 @@
+"""The declaration of a reference center started with ``ansim serve --demo``.
+
+The demo center keeps its development PKI and token issuer in its data directory (``pki/ca.pem``,
+``pki/clients/<role>.pem|key``, ``pki/token-issuer.key`` with issuer ``ansim-demo``). This writes
+``<data-dir>/conformance/vendor.yaml`` pointing at them with relative paths, so that::
+
+    ansim conformance run --config <data-dir>/conformance/vendor.yaml --report-dir reports/
+
+tests the demo center. The server (or a test launcher) calls :func:`write_demo_declaration` once it
+knows its addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEMO_ISSUER = "ansim-demo"
+DECLARATION_PATH = Path("conformance") / "vendor.yaml"
+
+
+def demo_declaration(
+    address: str,
+    *,
+    mtls_address: str | None = None,
+    profiles: Sequence[str] = ("center-core",),
+    center: str = "centers/demo",
+    version: str = "demo",
+    insecure: bool = False,
+    camera_location: tuple[float, float] = (37.5729, 126.9794),
+    features: Sequence[str] = ("server-reflection",),
+) -> dict[str, Any]:
+    """Declaration data for a demo center (paths relative to ``<data-dir>/conformance/``)."""
+    pki = Path("..") / "pki"
+    tls: dict[str, Any]
+    if insecure:
+        tls = {"insecure": True}
+    else:
+        tls = {
+            "ca_file": str(pki / "ca.pem"),
+            "server_name": "localhost",
+            "client_certs": {
+                role: {
+                    "cert_file": str(pki / "clients" / f"{role.lower()}.pem"),
+                    "key_file": str(pki / "clients" / f"{role.lower()}.key"),
+                }
+                for role in ("POLICE_OFFICER", "FIRE_OFFICER", "PEER_CENTER")
+            },
+        }
+        if mtls_address:
+            tls["mtls_target"] = mtls_address
+    return {
+        "metadata": {"vendor": "Ansim Interop", "product": "reference center (demo)", "version": version},
+        "target": address,
+        "tls": tls,
+        "credentials": {
+            "test_issuer": {"issuer": DEMO_ISSUER, "private_key_file": str(pki / "token-issuer.key")}
+        },
+        "profiles": list(profiles),
+        "features": list(features),
+        "fixtures": {
+            "center": center,
+            "agencies": {"POLICE_112": "agencies/seoul-112", "FIRE_119": "agencies/seoul-119"},
+            "camera_location": {"latitude": camera_location[0], "longitude": camera_location[1]},
+        },
+        "test_retention_seconds": 5,
+    }
+
+
+def write_demo_declaration(data_dir: Path, address: str, **options: Any) -> Path:
+    """Write ``<data_dir>/conformance/vendor.yaml`` for the demo center; returns its path."""
+    path = data_dir / DECLARATION_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "# Written by the demo center for `ansim conformance run`.\n"
+    text += yaml.safe_dump(demo_declaration(address, **options), sort_keys=False, allow_unicode=True)
+    path.write_text(text, encoding="utf-8")
+    return path
