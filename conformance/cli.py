@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from ansim_sdk.cli import app
 from conformance.cases import load_cases
 from conformance.coverage import compute_coverage, coverage_lines
 from conformance.declaration import DeclarationError, check_target, load_declaration
@@ -170,3 +171,7 @@ def check_ids_command(
     ok = result.ok and not problems
     typer.echo(f"check-ids: {'OK' if ok else 'FAILED'} ({len(registry)} registered cases)")
     raise typer.Exit(0 if ok else 1)
+
+
+# Registered on import, like every component (ansim_sdk/cli.py imports this module).
+app.add_typer(conformance_app, name="conformance")
