@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc.aio
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 
 from reference_server.clock import Clock
 from reference_server.config import CenterSettings
+from reference_server.domain.ports import DomainPorts
 from reference_server.events.publisher import Publisher
 from reference_server.security.tokens import TokenIssuer, TokenVerifier
 from reference_server.store.sqlite import SqliteStore
@@ -28,6 +29,8 @@ class ServerContext:
     health: health_aio.HealthServicer
     #: The demo token issuer; None unless started with ``--demo``.
     demo_issuer: TokenIssuer | None = None
+    #: Ports through which the domain areas call each other (installed by their plugins).
+    domain: DomainPorts = field(default_factory=DomainPorts)
 
 
 #: A service plugin registers its servicer(s) on the server and returns the full names of the
