@@ -41,7 +41,8 @@ def progress(console: Console, total: int) -> Iterator[Callable[[CaseResult], No
             bar.update(task, advance=1, description=f"{result.id} {result.verdict.value}")
             if result.verdict in (Verdict.FAIL, Verdict.ERROR):
                 style = _STYLE[result.verdict.value]
-                console.print(f"[{style}]{result.verdict.value.upper()}[/] {result.id}: {result.message}")
+                label = f"[{style}]{result.verdict.value.upper()}[/]"
+                console.print(f"{label} {result.id} ({result.level}): {result.message}")
 
         yield done
 
