@@ -147,3 +147,10 @@ def referenced_ids(files: Iterable[Path]) -> set[str]:
     for f in files:
         found.update(REQUIREMENT_ID.findall(f.read_text(encoding="utf-8")))
     return found
+
+
+@cache
+def spec_version() -> str:
+    """The specification version this build implements (``spec_version`` in requirements.yaml)."""
+    raw = yaml.safe_load((spec_dir() / "requirements.yaml").read_text(encoding="utf-8"))
+    return str(raw["spec_version"])

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import grpc
 import grpc.aio
 from ansim.v1 import error_pb2
-from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 DOMAIN = "ansim.v1"

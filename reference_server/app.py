@@ -38,6 +38,7 @@ from reference_server.interceptors.errors import ErrorMappingInterceptor
 from reference_server.interceptors.live_mode import LiveModeGuard
 from reference_server.interceptors.logging import LoggingInterceptor
 from reference_server.interceptors.metrics import MetricsInterceptor
+from reference_server.interceptors.spec_version import SpecVersionInterceptor
 from reference_server.security.tls import mtls_server_credentials, server_credentials
 from reference_server.security.tokens import TokenIssuer, TokenVerifier
 from reference_server.store.sqlite import SqliteStore
@@ -53,6 +54,7 @@ def interceptors(settings: CenterSettings, verifier: TokenVerifier) -> list[grpc
     chain: list[grpc.aio.ServerInterceptor] = [  # type: ignore[type-arg]
         MetricsInterceptor(),
         LoggingInterceptor(),
+        SpecVersionInterceptor(),
         ErrorMappingInterceptor(),
         AuthInterceptor(
             verifier,

@@ -153,7 +153,30 @@ async def run(
         demo_seeds=plugins.DEMO_SEEDS if demo else (),
     )
     ca = (settings.tls.client_ca or None) if settings.uses_tls and demo else None
-    await serve(center, lambda c: announce(c, tokens, ca))
+
+    def on_listening(c: CenterServer) -> None:
+        if demo:
+            write_conformance_declaration(c, settings.insecure_dev)
+        announce(c, tokens, ca)
+
+    await serve(center, on_listening)
+
+
+def write_conformance_declaration(center: CenterServer, insecure: bool) -> Path:
+    """Write the ready-made conformance declaration for this demo center, claiming exactly the
+    server profiles whose services it runs (``<data-dir>/conformance/vendor.yaml``)."""
+    from conformance.demo import write_demo_declaration  # the suite is optional at run time
+    from conformance.profiles import PROFILE_SERVICES
+
+    running = set(center.services)
+    profiles = [p for p, names in PROFILE_SERVICES.items() if names and set(names) <= running]
+    return write_demo_declaration(
+        center.ctx.settings.data_dir,
+        center.address,
+        mtls_address=center.mtls_address,
+        profiles=profiles or ["center-core"],
+        insecure=insecure,
+    )
 
 
 def serve_command(

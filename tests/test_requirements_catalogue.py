@@ -68,3 +68,10 @@ def test_every_referenced_id_exists() -> None:
 
 def test_spec_dir_is_the_repository_spec() -> None:
     assert (spec_dir() / "requirements.yaml").is_file()
+
+
+def test_spec_version_is_stated_once_consistently() -> None:
+    from ansim_sdk.catalogue import spec_version
+    from conformance.versions import spec_version as version_in_readme
+
+    assert spec_version() == version_in_readme() != "unknown"
