@@ -1,0 +1,10 @@
+"""Benchmarks by name, in the issue's order (``--only`` takes these names)."""
+
+from __future__ import annotations
+
+from bench import bench_cameras
+from bench.core import Benchmark
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "cameras": bench_cameras.run,
+}
