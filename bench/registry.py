@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from bench import bench_cameras
+from bench import bench_cameras, bench_json
 from bench.core import Benchmark
 
 BENCHMARKS: dict[str, Benchmark] = {
     "cameras": bench_cameras.run,
+    "json": bench_json.run,
 }
