@@ -178,6 +178,92 @@ def requirement_for(full_name: str, path: Sequence[PathElement]) -> str:
     return str(found) if found else DEFAULT_REQUIREMENT
 
 
+# ---------------------------------------------------------------------------- unexpressed rules
+
+#: protovalidate rule-id prefix -> the schema key that lists such rules as not expressed.
+UNEXPRESSED_KEYS = {
+    "timestamp": "x-ansim-timestamp-rules",
+    "duration": "x-ansim-duration-rules",
+    "bytes": "x-ansim-bytes-rules",
+    "any": "x-ansim-any-rules",
+}
+UTF8_BYTE_RULES = {"len_bytes", "min_bytes", "max_bytes"}
+_PATH_TOKEN = re.compile(r'\.([A-Za-z_@][A-Za-z0-9_]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
+
+
+def parse_json_path(path: str) -> list[PathElement]:
+    """Inverse of :func:`json_path`: ``$.a[0]["k-1"]`` -> ``["a", 0, "k-1"]``."""
+    if not path.startswith("$"):
+        raise ValueError(f"not a JSON path: {path!r}")
+    out: list[PathElement] = []
+    pos = 1
+    while pos < len(path):
+        match = _PATH_TOKEN.match(path, pos)
+        if match is None:
+            raise ValueError(f"not a JSON path: {path!r}")
+        name, index, quoted = match.groups()
+        out.append(name if name is not None else int(index) if index is not None else json.loads(quoted))
+        pos = match.end()
+    return out
+
+
+def _schemas_at(full_name: str, path: Sequence[PathElement]) -> list[dict[str, Any]]:
+    """The schema nodes describing the value at ``path``: its property schema and the ``$ref`` chain."""
+    root = load_schema(full_name)
+    chain = [root]
+    node = root
+    for el in path:
+        nxt = _child(node, el)
+        if not isinstance(nxt, dict):
+            return []
+        chain = [nxt]
+        node = nxt
+        for _ in range(8):
+            if "$ref" not in node:
+                break
+            node, root = _resolve_ref(node, root)
+            chain.append(node)
+    return chain
+
+
+def declared_unexpressed(full_name: str, problem: Problem) -> bool:
+    """True if the schema of ``full_name`` lists the rule ``problem`` breaks as not expressible.
+
+    Only protovalidate problems qualify; the rule must be listed on the field or message it is
+    reported at: a CEL rule by its id under ``x-ansim-cel``, a timestamp, duration, bytes or Any rule
+    under ``x-ansim-<kind>-rules``, a well-known string format under ``x-ansim-string-format``, a
+    UTF-8 byte length under ``x-ansim-utf8-bytes``. Everything else the JSON Schema enforces itself,
+    so a message that breaks it and still passes its schema is a schema bug.
+    """
+    if problem.source != "protovalidate":
+        return False
+    nodes = _schemas_at(full_name, parse_json_path(problem.path))
+    rule = problem.rule.removeprefix("cel ")
+    if any(rule == cel.get("id") for node in nodes for cel in node.get("x-ansim-cel", [])):
+        return True
+    kind, _, name = rule.partition(".")
+    key = UNEXPRESSED_KEYS.get(kind)
+    if key is not None:
+        return any(key in node for node in nodes)
+    if kind == "string":
+        if name in UTF8_BYTE_RULES:
+            return any("x-ansim-utf8-bytes" in node for node in nodes)
+        formats = {node["x-ansim-string-format"] for node in nodes if "x-ansim-string-format" in node}
+        return any(name == fmt or name.startswith(fmt + "_") for fmt in formats)
+    return False
+
+
+def schema_misses(full_name: str, text: str) -> list[Problem]:
+    """Proto problems of ``text`` that its schema should have caught but did not.
+
+    Empty if the schema rejects the JSON, or if every rule the JSON breaks is one the schema lists
+    as not expressible (:func:`declared_unexpressed`). Used to keep the schemas honest.
+    """
+    if schema_problems(full_name, json.loads(text)):
+        return []
+    return [p for p in proto_problems(full_name, text) if not declared_unexpressed(full_name, p)]
+
+
 # ---------------------------------------------------------------------------- pass 1: schema
 
 
@@ -251,9 +337,31 @@ def schema_problems(full_name: str, instance: Any) -> list[Problem]:
 # ---------------------------------------------------------------------------- pass 2: proto
 
 
+#: Modules outside ansim.v1 whose messages may appear packed in a ``google.protobuf.Any`` (the
+#: details of a ``google.rpc.Status``: ErrorInfo, BadRequest, RetryInfo…) or as well-known types.
+#: json_format resolves an Any's ``@type`` in the default pool, so they must be imported.
+WELL_KNOWN_MODULES = (
+    "google.rpc.error_details_pb2",
+    "google.rpc.status_pb2",
+    "google.protobuf.any_pb2",
+    "google.protobuf.duration_pb2",
+    "google.protobuf.empty_pb2",
+    "google.protobuf.field_mask_pb2",
+    "google.protobuf.struct_pb2",
+    "google.protobuf.timestamp_pb2",
+    "google.protobuf.wrappers_pb2",
+)
+
+
 @cache
 def _load_generated_modules() -> None:
-    """Import every generated ``ansim.v1.*_pb2`` module so its messages are in the default pool."""
+    """Import every generated ``ansim.v1.*_pb2`` module so its messages are in the default pool.
+
+    The well-known and ``google.rpc`` detail modules are imported too, so that a message embedding
+    a ``google.rpc.Status`` whose details hold an ``ErrorInfo`` parses.
+    """
+    for module in WELL_KNOWN_MODULES:
+        importlib.import_module(module)
     package = importlib.resources.files("ansim.v1")
     for entry in sorted(package.iterdir(), key=lambda e: e.name):
         if entry.name.endswith("_pb2.py"):
