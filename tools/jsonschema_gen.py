@@ -1,9 +1,21 @@
 """Derive one JSON Schema (draft 2020-12) per ansim message from the compiled protos.
 
 The schemas describe the canonical proto3 JSON mapping of each message and carry the
-``buf.validate`` rules that JSON Schema can express. Rules it cannot express (message-level and
-field-level CEL, timestamp ranges, byte lengths measured in UTF-8…) are listed under ``x-ansim-*``
-keys so that a reader sees them; ``ansim validate`` enforces them with protovalidate afterwards.
+``buf.validate`` rules that JSON Schema can express:
+
+- a field whose rules reject its default value is in ``required`` (proto3 JSON omits default
+  values, so an absent field *is* the default): ``required: true``, a string with ``min_len`` >= 1,
+  a UUID, a pattern that does not match "", an enum with ``not_in: [0]``, a number range excluding
+  0, a repeated field with ``min_items`` >= 1…;
+- ranges of 64-bit integers (JSON strings) and whole-second ``Duration`` ranges become exact
+  patterns; byte lengths become exact patterns over the base64 text.
+
+Rules it cannot express are listed, and only they, under ``x-ansim-*`` keys on the field or message
+they belong to: ``x-ansim-cel`` (message- and field-level CEL, with their ids),
+``x-ansim-timestamp-rules``, ``x-ansim-duration-rules``, ``x-ansim-bytes-rules``,
+``x-ansim-any-rules``, ``x-ansim-string-format``, ``x-ansim-utf8-bytes``. ``ansim validate``
+enforces them with protovalidate afterwards, and the example tests allow an invalid example to pass
+its schema only if every rule it breaks is listed so.
 
 Output is deterministic: sorted keys, 2-space indent, trailing newline.
 
@@ -15,7 +27,6 @@ Run directly to (re)write ``spec/schemas``::
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -220,7 +231,7 @@ class SchemaGenerator:
                 if req:
                     prop["x-ansim-requirement"] = req
             properties[fld.json_name] = prop
-            if rules is not None and rules.required and rules.ignore != 3:  # IGNORE_ALWAYS
+            if _must_be_present(fld, rules, self):
                 required.append(fld.json_name)
         # Real oneofs (not the synthetic ones of proto3 `optional`): at most one member present.
         for oi, oneof in enumerate(proto.oneof_decl):
@@ -391,6 +402,10 @@ class SchemaGenerator:
             schema = {"type": "string", "pattern": DURATION_PATTERN}
             if _has(rules, "duration"):
                 drules = rules.duration
+                exact = _duration_range_pattern(drules)
+                if exact is not None:
+                    schema["pattern"] = exact
+                    return schema
                 lower = None
                 if drules.HasField("gte"):
                     lower = (drules.gte.seconds, drules.gte.nanos)
@@ -504,11 +519,10 @@ def _scalar_schema(ftype: int, rules: Any) -> dict[str, Any]:
                 schema["enum"] = [str(v) for v in getattr(nrules, "in")]
             if len(nrules.not_in):
                 schema["not"] = {"enum": [str(v) for v in nrules.not_in]}
-            if nrules.HasField("gte") and nrules.gte >= 0 and ftype in INT64_TYPES:
-                schema["pattern"] = UINT64_PATTERN.replace("19", "18")
-            ranges = {k: str(getattr(nrules, k)) for k in ("gt", "gte", "lt", "lte") if nrules.HasField(k)}
-            if ranges:
-                schema["x-ansim-int64-range"] = ranges
+            # Ranges become a pattern over the decimal string (exact: see _int_range_regex).
+            pattern = _int64_range_pattern(nrules, signed=ftype in INT64_TYPES)
+            if pattern is not None:
+                schema["pattern"] = pattern
         return schema
     if ftype == T.TYPE_BOOL:
         schema = {"type": "boolean"}
@@ -524,15 +538,22 @@ def _scalar_schema(ftype: int, rules: Any) -> dict[str, Any]:
         schema = {"type": "string", "contentEncoding": "base64", "pattern": BASE64_PATTERN}
         if _has(rules, "bytes"):
             brules = rules.bytes
-            # Length of the base64 text for n bytes: ceil(4n/3) unpadded .. 4*ceil(n/3) padded.
+            low = high = None
             if brules.HasField("len"):
-                schema["minLength"] = math.ceil(4 * brules.len / 3)
-                schema["maxLength"] = 4 * math.ceil(brules.len / 3)
+                low = high = brules.len
             if brules.HasField("min_len"):
-                schema["minLength"] = math.ceil(4 * brules.min_len / 3)
+                low = brules.min_len
             if brules.HasField("max_len"):
-                schema["maxLength"] = 4 * math.ceil(brules.max_len / 3)
-            schema["x-ansim-bytes-rules"] = _rules_dict(brules)
+                high = brules.max_len
+            if low is not None or high is not None:
+                # The number of bytes is fixed by the number of base64 characters before the
+                # padding, so a length range is an exact pattern over the text.
+                schema["pattern"] = _base64_length_pattern(low or 0, high)
+            unexpressed = {
+                k: v for k, v in _rules_dict(brules).items() if k not in ("len", "minLen", "maxLen")
+            }
+            if unexpressed:
+                schema["x-ansim-bytes-rules"] = unexpressed
         return schema
     raise ValueError(f"unsupported field type {ftype}")
 
@@ -633,6 +654,260 @@ def _string_rules(srules: Any) -> dict[str, Any]:
 
 def _regex_escape(text: str) -> str:
     return re.sub(r"([.^$*+?()\[\]{}|\\/-])", r"\\\1", text)
+
+
+# ------------------------------------------------------------ absent = default = rejected
+
+# buf.validate.Ignore values.
+IGNORE_UNSPECIFIED = 0
+IGNORE_ALWAYS = 3
+NUMERIC_KINDS = {
+    "float", "double", "int32", "int64", "uint32", "uint64",
+    "sint32", "sint64", "fixed32", "fixed64", "sfixed32", "sfixed64",
+}  # fmt: skip
+#: Well-known string formats under which protovalidate accepts the empty string.
+EMPTY_OK_FORMATS = {"uri_ref"}
+KNOWN_REGEX_HTTP_HEADER_NAME = 1
+
+
+def _must_be_present(fld: Any, rules: Any, gen: SchemaGenerator) -> bool:
+    """True if the field must appear in the JSON (it belongs in the schema's ``required`` list).
+
+    Either the rules say ``required``, or the field has implicit presence and its rules reject the
+    field's default value: proto3 JSON omits default values, so an absent field *is* the default
+    (an empty string, 0, the zero enum value, an empty list or map) and protovalidate rejects it.
+    """
+    if rules is None:
+        return False
+    if rules.required:
+        return bool(rules.ignore != IGNORE_ALWAYS)
+    if rules.ignore != IGNORE_UNSPECIFIED:
+        return False  # IGNORE_IF_ZERO_VALUE / IGNORE_ALWAYS: an absent field is never checked
+    if gen._map_entry(fld) is not None:
+        return bool(rules.HasField("map") and rules.map.min_pairs >= 1)
+    if fld.label == T.LABEL_REPEATED:
+        return bool(rules.HasField("repeated") and rules.repeated.min_items >= 1)
+    if fld.proto3_optional or fld.type in (T.TYPE_MESSAGE, T.TYPE_GROUP) or fld.HasField("oneof_index"):
+        return False  # explicit presence: rules apply only to a value that is set
+    return _rejects_default(rules)
+
+
+def _rejects_default(rules: Any) -> bool:
+    """True if the scalar rules reject the proto3 default value of their type."""
+    kind = _kind_of(rules)
+    if kind is None:
+        return False
+    krules = getattr(rules, kind)
+    if kind == "string":
+        return _rejects_empty(krules, "")
+    if kind == "bytes":
+        return _rejects_empty(krules, b"")
+    if kind == "bool":
+        return krules.HasField("const") and krules.const is True
+    if kind == "enum" or kind in NUMERIC_KINDS:
+        return _rejects_zero(krules)
+    return False
+
+
+def _rejects_empty(krules: Any, empty: str | bytes) -> bool:
+    if krules.HasField("const"):
+        return bool(krules.const != empty)
+    for key in ("len", "min_len", "len_bytes", "min_bytes"):
+        if key in krules.DESCRIPTOR.fields_by_name and krules.HasField(key) and getattr(krules, key) >= 1:
+            return True
+    for key in ("prefix", "suffix", "contains"):
+        if krules.HasField(key) and getattr(krules, key):
+            return True
+    allowed = list(getattr(krules, "in"))
+    if (allowed and empty not in allowed) or empty in list(krules.not_in):
+        return True
+    if krules.HasField("pattern"):
+        try:
+            if re.search(krules.pattern, "") is None:
+                return True
+        except re.error:  # RE2 syntax Python does not know: not decided here
+            pass
+    well_known = krules.WhichOneof("well_known")
+    if well_known == "well_known_regex":
+        return bool(krules.well_known_regex == KNOWN_REGEX_HTTP_HEADER_NAME)
+    return well_known is not None and well_known not in EMPTY_OK_FORMATS and bool(getattr(krules, well_known))
+
+
+def _rejects_zero(krules: Any) -> bool:
+    """True if numeric (or enum) rules reject 0, with protovalidate's reading of the bounds."""
+    if krules.HasField("const"):
+        return bool(krules.const != 0)
+    allowed = list(getattr(krules, "in"))
+    if (allowed and 0 not in allowed) or 0 in list(krules.not_in):
+        return True
+    fields = krules.DESCRIPTOR.fields_by_name
+    lower = next((k for k in ("gt", "gte") if k in fields and krules.HasField(k)), None)
+    upper = next((k for k in ("lt", "lte") if k in fields and krules.HasField(k)), None)
+
+    def above(x: float) -> bool:
+        return lower is None or (x > krules.gt if lower == "gt" else x >= krules.gte)
+
+    def below(x: float) -> bool:
+        return upper is None or (x < krules.lt if upper == "lt" else x <= krules.lte)
+
+    if (
+        lower is not None
+        and upper is not None
+        and _exclusive_range(getattr(krules, lower), lower, getattr(krules, upper), upper)
+    ):
+        return not (above(0) or below(0))
+    return not (above(0) and below(0))
+
+
+def _exclusive_range(low: Any, low_kind: str, high: Any, high_kind: str) -> bool:
+    """protovalidate: a lower bound not below the upper one means "outside the range"."""
+    if low_kind == "gte" and high_kind == "lte":
+        return bool(high < low)
+    return bool(high <= low) if (low_kind, high_kind) == ("gt", "lt") else bool(high < low)
+
+
+# ------------------------------------------------------------ ranges as patterns
+
+
+def _digits(lo: int, hi: int) -> str:
+    return str(lo) if lo == hi else f"[{lo}-{hi}]"
+
+
+def _any_digits(count: int) -> str:
+    if count == 0:
+        return ""
+    return "[0-9]" if count == 1 else f"[0-9]{{{count}}}"
+
+
+def _same_length_regex(a: str, b: str) -> list[str]:
+    """Alternatives matching the decimal numbers from ``a`` to ``b`` (same length, a <= b)."""
+    if not a:
+        return [""]
+    if a[0] == b[0]:
+        return [a[0] + rest for rest in _same_length_regex(a[1:], b[1:])]
+    tail = len(a) - 1
+    out: list[str] = []
+    first, last = int(a[0]), int(b[0])
+    if a[1:] != "0" * tail:
+        out += [a[0] + rest for rest in _same_length_regex(a[1:], "9" * tail)]
+        first += 1
+    low_tail_of_b = b[1:] != "9" * tail
+    if low_tail_of_b:
+        last -= 1
+    if first <= last:
+        out.append(_digits(first, last) + _any_digits(tail))
+    if low_tail_of_b:
+        out += [b[0] + rest for rest in _same_length_regex("0" * tail, b[1:])]
+    return out
+
+
+def _int_range_regex(lo: int, hi: int | None, max_digits: int) -> str:
+    """Alternation matching the canonical decimals (no sign, no leading zeros) in [lo, hi].
+
+    ``hi`` None means "up to ``max_digits`` digits" (the parser rejects what overflows the type).
+    """
+    low = str(lo)
+    alts: list[str] = []
+    if hi is None:
+        if len(low) == 1 and lo <= 1:
+            return ("0|" if lo == 0 else "") + f"[1-9][0-9]{{0,{max_digits - 1}}}"
+        alts += _same_length_regex(low, "9" * len(low))
+        if len(low) < max_digits:
+            alts.append(f"[1-9][0-9]{{{len(low)},{max_digits - 1}}}")
+        return "|".join(alts)
+    high = str(hi)
+    for n in range(len(low), len(high) + 1):
+        a = low if n == len(low) else "1" + "0" * (n - 1)
+        b = high if n == len(high) else "9" * n
+        alts += _same_length_regex(a, b)
+    return "|".join(alts)
+
+
+def _int64_range_pattern(nrules: Any, *, signed: bool) -> str | None:
+    """Pattern of the decimal strings of a 64-bit field that satisfy its gt/gte/lt/lte rules."""
+    fields = nrules.DESCRIPTOR.fields_by_name
+    lower = next((k for k in ("gt", "gte") if k in fields and nrules.HasField(k)), None)
+    upper = next((k for k in ("lt", "lte") if k in fields and nrules.HasField(k)), None)
+    if lower is None and upper is None:
+        return None
+    type_min, type_max = (-(2**63), 2**63 - 1) if signed else (0, 2**64 - 1)
+    lo = type_min if lower is None else (nrules.gte if lower == "gte" else nrules.gt + 1)
+    hi = type_max if upper is None else (nrules.lte if upper == "lte" else nrules.lt - 1)
+    if (
+        lower is not None
+        and upper is not None
+        and _exclusive_range(getattr(nrules, lower), lower, getattr(nrules, upper), upper)
+    ):
+        intervals = [(lo, type_max), (type_min, hi)]
+    else:
+        intervals = [(lo, hi)]
+    max_digits = 19 if signed else 20
+    alts: list[str] = []
+    for a, b in intervals:
+        if a > b:
+            continue
+        if b >= 0:
+            alts.append(_int_range_regex(max(a, 0), None if b == type_max else b, max_digits))
+        if a < 0:
+            magnitude = _int_range_regex(max(-b, 1), None if a == type_min else -a, max_digits)
+            alts.append(f"-({magnitude})")
+    return f"^({'|'.join(alts)})$" if alts else "^(?!)$"
+
+
+def _duration_range_pattern(drules: Any) -> str | None:
+    """An exact pattern for Duration rules made only of whole-second, non-negative bounds.
+
+    ``None`` when the rules hold anything else (nanos in a bound, no lower bound, const, in…); those
+    stay listed under ``x-ansim-duration-rules`` for protovalidate to enforce.
+    """
+    present = {fd.name for fd, _ in drules.ListFields()}
+    if not present or not present <= {"gt", "gte", "lt", "lte"}:
+        return None
+    lower = next((k for k in ("gt", "gte") if k in present), None)
+    upper = next((k for k in ("lt", "lte") if k in present), None)
+    if lower is None:
+        return None
+    bounds = {k: getattr(drules, k) for k in present}
+    if any(b.nanos != 0 or b.seconds < 0 for b in bounds.values()):
+        return None
+    low = bounds[lower].seconds
+    high = bounds[upper].seconds if upper is not None else None
+    if upper is not None and _exclusive_range(low, lower, high, upper):
+        return None
+    frac = r"(\.[0-9]{1,9})?"
+    zero_frac = r"(\.0{1,9})?"
+    nonzero_frac = r"\.(?=[0-9]{0,8}[1-9])[0-9]{1,9}"
+    whole_low = low if lower == "gte" else low + 1
+    whole_high = None if high is None else high - 1  # below the upper bound, any fraction
+    alts: list[str] = []
+    if whole_high is None or whole_low <= whole_high:
+        alts.append(f"({_int_range_regex(whole_low, whole_high, 12)}){frac}")
+    if lower == "gt" and (high is None or low < high):
+        alts.append(f"{low}{nonzero_frac}")  # (low, low + 1)
+    if upper == "lte" and high is not None and (high > low or (high == low and lower == "gte")):
+        alts.append(f"{high}{zero_frac}")  # exactly the upper bound
+    return f"^({'|'.join(alts)})s$" if alts else "^(?!)$"
+
+
+def _base64_length_pattern(low: int, high: int | None) -> str:
+    """Base64 text (standard or URL alphabet, padding optional) of ``low``..``high`` bytes.
+
+    The byte count is fixed by the number of characters before the padding: 4 per 3 bytes, plus 2
+    for one trailing byte or 3 for two.
+    """
+
+    def chars(n: int) -> int:
+        return 4 * (n // 3) + (n % 3 + 1 if n % 3 else 0)
+
+    alphabet = "[A-Za-z0-9+/_-]"
+    if high is None:
+        count = f"{{{chars(low)},}}"
+    elif chars(low) == chars(high):
+        count = f"{{{chars(low)}}}"
+    else:
+        count = f"{{{chars(low)},{chars(high)}}}"
+    shape = f"({alphabet}{{4}})*({alphabet}{{2}}(==)?|{alphabet}{{3}}=?)?"
+    return f"^(?={alphabet}{count}={{0,2}}$){shape}$"
 
 
 def _non_default(schema: dict[str, Any], fld: Any, gen: SchemaGenerator) -> dict[str, Any]:
