@@ -129,11 +129,13 @@ async def run(
     demo: bool,
     insecure_dev: bool,
     extra_plugins: list[ServicePlugin],
+    role: str | None = None,
 ) -> None:
     overrides: dict[str, Any] = {
         "listen": listen,
         "data_dir": data_dir,
         "insecure_dev": True if insecure_dev else None,
+        "role": role,
     }
     issuer: TokenIssuer | None = None
     if demo:
@@ -146,11 +148,12 @@ async def run(
         overrides = {**demo_settings, **overrides, "data_dir": base}
     settings = load_settings(config, **overrides)
     tokens = write_demo_tokens(settings, issuer) if issuer is not None else {}
+    directory = settings.role == "directory"
     center = await CenterServer.create(
         settings,
-        [*plugins.SERVICE_PLUGINS, *extra_plugins],
+        [*(plugins.DIRECTORY_PLUGINS if directory else plugins.SERVICE_PLUGINS), *extra_plugins],
         demo_issuer=issuer,
-        demo_seeds=plugins.DEMO_SEEDS if demo else (),
+        demo_seeds=plugins.DEMO_SEEDS if demo and not directory else (),
     )
     ca = (settings.tls.client_ca or None) if settings.uses_tls and demo else None
 
@@ -198,6 +201,9 @@ def serve_command(
     plugin: Annotated[
         list[str] | None, typer.Option("--plugin", help="Extra service plugin module:function (repeatable)")
     ] = None,
+    role: Annotated[
+        str | None, typer.Option("--role", help="'center' (default) or 'directory' (the national directory)")
+    ] = None,
 ) -> None:
     """Run a reference center until SIGTERM / SIGINT."""
     configure_json_logging()
@@ -213,6 +219,7 @@ def serve_command(
                 demo=demo,
                 insecure_dev=insecure_dev,
                 extra_plugins=extra,
+                role=role,
             )
         )
     except ConfigError as error:

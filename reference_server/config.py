@@ -26,7 +26,7 @@ import contextvars
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ansim.v1 import common_pb2
 from pydantic import BaseModel, ConfigDict, Field, FilePath, ValidationError, field_validator, model_validator
@@ -115,6 +115,60 @@ class TimerSettings(_Section):
     renotify_interval: timedelta = timedelta(seconds=60)
     #: Grace given to in-flight calls at shutdown.
     shutdown_grace: timedelta = timedelta(seconds=10)
+    #: Escalation step of EMERGENCY guardian notifications [GRD-005]: 30-180 s.
+    guardian_emergency_step: timedelta = timedelta(seconds=60)
+    #: Escalation step of WARNING guardian notifications [GRD-005]: 5-30 min.
+    guardian_warning_step: timedelta = timedelta(minutes=10)
+    #: Escalation step of TEST-mode notifications (both severities), down to 5 s [GRD-005]; None:
+    #: the steps above (a ``--demo`` center uses 5 s).
+    guardian_test_step: timedelta | None = None
+
+    @model_validator(mode="after")
+    def _guardian_steps(self) -> TimerSettings:
+        problems = []
+        if not timedelta(seconds=30) <= self.guardian_emergency_step <= timedelta(seconds=180):
+            problems.append("guardian_emergency_step must lie in 30-180 s [GRD-005]")
+        if not timedelta(minutes=5) <= self.guardian_warning_step <= timedelta(minutes=30):
+            problems.append("guardian_warning_step must lie in 5-30 min [GRD-005]")
+        test = self.guardian_test_step
+        if test is not None and not timedelta(seconds=5) <= test <= timedelta(minutes=30):
+            problems.append("guardian_test_step must lie in 5 s - 30 min [GRD-005]")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # Safe trips (spec §11.4, TRIP-003): the deployment's timers, and separate TEST-mode values
+    # (down to 5 s) so that a conformance run sees a whole escalation quickly. A TEST value of None
+    # means the LIVE value; the TEST overdue grace and off-route tolerance apply when the traveller
+    # gives none. A ``--demo`` center uses 5 s (location silence 15 s) unless configured.
+    #: Time without a fresh fix before LOCATION_LOST: 120-900 s.
+    trip_location_silence: timedelta = timedelta(seconds=300)
+    #: Time from telling the guardians to raising the emergency: 1-10 min.
+    trip_escalation_delay: timedelta = timedelta(minutes=5)
+    trip_test_location_silence: timedelta | None = None
+    trip_test_escalation_delay: timedelta | None = None
+    trip_test_overdue_grace: timedelta | None = None
+    trip_test_off_route_tolerance: timedelta | None = None
+
+    @model_validator(mode="after")
+    def _trip_timers(self) -> TimerSettings:
+        second, minute = timedelta(seconds=1), timedelta(minutes=1)
+        bounds = {
+            "trip_location_silence": (120 * second, 900 * second),
+            "trip_escalation_delay": (minute, 10 * minute),
+            "trip_test_location_silence": (5 * second, 900 * second),
+            "trip_test_escalation_delay": (5 * second, 10 * minute),
+            "trip_test_overdue_grace": (5 * second, 60 * minute),
+            "trip_test_off_route_tolerance": (5 * second, 600 * second),
+        }
+        problems = [
+            f"{name} must lie in {low} - {high} [TRIP-003]"
+            for name, (low, high) in bounds.items()
+            if (value := getattr(self, name)) is not None and not low <= value <= high
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class RetentionSettings(_Section):
@@ -122,11 +176,11 @@ class RetentionSettings(_Section):
 
     #: Location fixes of closed emergencies and finished safe trips.
     location_traces: timedelta = timedelta(days=30)
-    #: Video grants after they end.
-    grants: timedelta = timedelta(days=365)
+    #: Video grants after they end (spec §4.2: 1-90 days).
+    grants: timedelta = timedelta(days=30)
     #: Video access / provision records (개인영상정보 제공 기록): kept longer for audit.
     access_records: timedelta = timedelta(days=3 * 365)
-    #: Tag sightings from reader gateways.
+    #: Tag sightings from reader gateways (spec §4.2: 1-30 days).
     tag_sightings: timedelta = timedelta(days=7)
     #: Guardian notifications after acknowledgement or escalation.
     notifications: timedelta = timedelta(days=90)
@@ -135,12 +189,86 @@ class RetentionSettings(_Section):
     #: Idempotency records (the contract asks for at least 24 hours).
     idempotency: timedelta = timedelta(hours=24)
 
+    #: Location fixes of TEST-mode emergencies and trips, 5 s - 90 days [PRV-015]; None: as
+    #: ``location_traces`` (a ``--demo`` center uses 5 s unless configured).
+    test_location_traces: timedelta | None = None
+    #: Emergency resources (state, kind, times) after they end (spec §4.2: 30 days - 5 years).
+    emergencies: timedelta = timedelta(days=365)
+
+    @model_validator(mode="after")
+    def _retention_bounds(self) -> RetentionSettings:
+        day = timedelta(days=1)
+        bounds = {  # spec §4.2 [PRV-010]
+            "location_traces": (day, 90 * day),
+            "grants": (day, 90 * day),
+            "notifications": (7 * day, 90 * day),
+            "access_records": (365 * day, 5 * 366 * day),
+            "emergencies": (30 * day, 5 * 366 * day),
+            "test_location_traces": (timedelta(seconds=5), 90 * day),
+        }
+        problems = [
+            f"{name} must lie in {low} - {high} (spec §4.2, PRV-010)"
+            for name, (low, high) in bounds.items()
+            if (value := getattr(self, name)) is not None and not low <= value <= high
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @field_validator("tag_sightings")
+    @classmethod
+    def _sightings_bounds(cls, value: timedelta) -> timedelta:
+        if not timedelta(days=1) <= value <= timedelta(days=30):
+            raise ValueError("must lie in 1-30 days (spec §4.2, PRV-010)")
+        return value
+
     @field_validator("idempotency")
     @classmethod
     def _at_least_a_day(cls, value: timedelta) -> timedelta:
         if value < timedelta(hours=24):
             raise ValueError("must be at least 24 hours (AIP-155 convention in proto/README.md)")
         return value
+
+
+class FederationSettings(_Section):
+    """How this center reaches the national directory and its peers (spec §16, §17).
+
+    The client certificate is this center's identity on mutual TLS (its fingerprint is registered in
+    the directory); ``peer_token_key`` signs the PEER_CENTER bearer tokens it sends (issuer
+    ``peer_token_issuer``, which peers trust through their ``tokens.issuers``).
+    """
+
+    #: CA bundle that signs the directory's and the peers' server certificates.
+    ca_cert: FilePath | None = None
+    client_cert: FilePath | None = None
+    client_key: FilePath | None = None
+    peer_token_key: FilePath | None = None
+    peer_token_issuer: str = ""
+    #: TLS server name of the directory (when it differs from the host of ``directory_endpoint``).
+    directory_server_name: str | None = None
+    #: JSON file with CenterEntry objects (proto JSON) trusted in addition to the directory's
+    #: registry: a center without a directory (demo, conformance) learns its peers from it.
+    static_peers: FilePath | None = None
+    #: Incremental trust-registry reload interval (DIR-021: at most 15 minutes).
+    registry_reload: timedelta = timedelta(minutes=15)
+
+
+class AgencySettings(_Section):
+    """A 112 or 119 situation room this center dispatches to (spec §13.1)."""
+
+    #: ``agencies/{agency}``, e.g. ``agencies/seoul-112``.
+    name: str = Field(pattern=r"^agencies/[a-z0-9][a-z0-9-]{0,62}$")
+    kind: Literal["POLICE_112", "FIRE_119"]
+    display_name: str = ""
+    #: 5-digit 시군구 codes (legal-dong) it is responsible for; empty: the default of its kind.
+    sigungu_codes: frozenset[str] = frozenset()
+
+
+#: The situation rooms of the ``--demo`` center (used when the settings name none).
+DEMO_AGENCIES: tuple[AgencySettings, ...] = (
+    AgencySettings(name="agencies/seoul-112", kind="POLICE_112", display_name="서울경찰청 112종합상황실"),
+    AgencySettings(name="agencies/seoul-119", kind="FIRE_119", display_name="서울소방재난본부 119종합상황실"),
+)
 
 
 class CenterSettings(BaseSettings):
@@ -171,6 +299,11 @@ class CenterSettings(BaseSettings):
     roles: frozenset[str] = ROLE_NAMES
     #: HOST:PORT of the Prometheus metrics HTTP endpoint; None disables it.
     metrics_listen: str | None = None
+    #: The 112 / 119 situation rooms emergencies are dispatched to (spec §13.1).
+    agencies: tuple[AgencySettings, ...] = ()
+    #: ``center`` (the default) or ``directory``: the same binary runs the national directory.
+    role: Literal["center", "directory"] = "center"
+    federation: FederationSettings = FederationSettings()
 
     _roles = field_validator("roles")(_check_roles)
 

@@ -18,3 +18,8 @@ from reference_server.context import DemoSeed, ServicePlugin
 SERVICE_PLUGINS: list[ServicePlugin] = []
 
 DEMO_SEEDS: list[DemoSeed] = []
+
+#: What ``ansim serve --role directory`` runs instead of SERVICE_PLUGINS: the national directory.
+from reference_server.services import directory as _directory  # noqa: E402
+
+DIRECTORY_PLUGINS: list[ServicePlugin] = [_directory.register]

@@ -9,10 +9,11 @@ rolls back) together with the caller's own writes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ansim.v1 import common_pb2, emergency_pb2
+from ansim.v1 import common_pb2, directory_pb2, emergency_pb2, federation_pb2
 
 from reference_server.store.sqlite import SqliteTransaction
 
@@ -69,6 +70,58 @@ class EmergencyIntake(Protocol):
         ...
 
 
+class EmergencyRouter(Protocol):
+    """Implemented by federation (spec §17): the emergency area calls it, when present, so that an
+    emergency is handled by the center responsible for where it happens."""
+
+    async def route(self, emergency: emergency_pb2.Emergency) -> None:
+        """The emergency raised here became RAISED: resolve its location and forward it to the
+        responsible center, or handle it here (returns at once; routing runs in the background and
+        ends in a forward, local handling or a fallback within 5 s) [FED-012] [FED-013] [FED-014]."""
+        ...
+
+    async def relay_locations(self, emergency: str, locations: Sequence[common_pb2.Location]) -> None:
+        """New fixes of an emergency raised here: relay them to its handling center [FED-016]."""
+        ...
+
+    async def cancelled(self, emergency: str, *, duress: bool, user_cancel_reason: int) -> None:
+        """The user cancelled an emergency raised here (``duress`` with her duress code) [FED-018]."""
+        ...
+
+
+class ForwardedEmergencyHandler(Protocol):
+    """Implemented by the emergency area: handle an emergency that federation accepted from a peer,
+    and show the handling center's mirrored progress on the home emergency."""
+
+    async def handle_forwarded(
+        self,
+        tx: SqliteTransaction,
+        name: str,
+        forwarded: federation_pb2.ForwardedEmergency,
+        reason: int,
+        agencies: Sequence[directory_pb2.ServingAgency],
+    ) -> None:
+        """Handle ``forwarded`` as if raised here under the resource name ``name`` (cameras, dispatch
+        to ``agencies``, in its mode) [FED-007]; runs in federation's accepting transaction."""
+        ...
+
+    async def handle_fallback(
+        self,
+        emergency: str,
+        responsible: directory_pb2.CenterEntry | None,
+        agencies: Sequence[directory_pb2.ServingAgency],
+    ) -> None:
+        """No forward was accepted within 5 s: handle the emergency raised here yourself, showing
+        the responsible center's operations contact [FED-014]."""
+        ...
+
+    async def apply_mirror(
+        self, home_emergency: str, handling_emergency: str, event: federation_pb2.MirrorEvent
+    ) -> None:
+        """Apply one mirrored event to the home emergency and its watch stream [FED-024]."""
+        ...
+
+
 @dataclass
 class DomainPorts:
     """The ports installed by the running areas (see module docstring)."""
@@ -76,4 +129,6 @@ class DomainPorts:
     cameras: CameraLookup | None = None
     video: VideoAccess | None = None
     emergencies: EmergencyIntake | None = None
+    router: EmergencyRouter | None = None
+    forwarded: ForwardedEmergencyHandler | None = None
     extra: dict[str, object] = field(default_factory=dict)
