@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from bench import bench_cameras, bench_import, bench_json
+from bench import bench_cameras, bench_import, bench_json, bench_sos
 from bench.core import Benchmark
 
 BENCHMARKS: dict[str, Benchmark] = {
+    "sos": bench_sos.run,
     "cameras": bench_cameras.run,
     "json": bench_json.run,
     "import": bench_import.run,

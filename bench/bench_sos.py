@@ -1,0 +1,128 @@
+"""Issue 6 §1: SOS intake, RaiseEmergency on a real ``ansim serve --demo`` process (durable: the
+center answers once the emergency is committed), against the bench's bare grpc.aio echo server in
+another process, over the same TLS, with a request of the same bytes.
+
+Both sides get the same client: pre-serialised request bytes through a raw unary-unary callable,
+so client-side protobuf work does not count against either. Each concurrency level alternates
+echo and center in rounds so that both share the machine's noise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import grpc
+import grpc.aio
+
+from bench.center import demo_center, echo_server, serving
+from bench.core import REPO_ROOT, Context, Row, Target
+from bench.load import LoadResult, closed_loop
+
+SERVICE = "ansim.v1.EmergencyService"
+METHOD = f"/{SERVICE}/RaiseEmergency"
+EXAMPLE = REPO_ROOT / "spec/examples/valid/ansim.v1.RaiseEmergencyRequest/app-sos-jongno.json"
+ROUNDS = 3
+
+
+def _identity(b: bytes) -> bytes:
+    return b
+
+
+def request_bytes(parent: str, count: int) -> list[bytes]:
+    """``count`` distinct RaiseEmergencyRequests (fresh request_id each) from the spec's example."""
+    from ansim.v1 import emergency_pb2
+    from google.protobuf import json_format
+
+    template = json_format.Parse(EXAMPLE.read_text(encoding="utf-8"), emergency_pb2.RaiseEmergencyRequest())
+    template.parent = parent
+    out = []
+    for _ in range(count):
+        template.request_id = str(uuid.uuid4())
+        out.append(template.SerializeToString())
+    return out
+
+
+def _row_pair(c: int, center: LoadResult, echo: LoadResult) -> list[Row]:
+    if not center.requests:
+        return [Row(f"sos.RaiseEmergency, {c} client(s)", None, "", status="error", note=center.first_error)]
+    note = f"p50 {center.p50_ms:.2f} ms vs echo {echo.p50_ms:.2f} ms"
+    if center.errors:
+        note += f"; {center.errors} errors, first {center.first_error}"
+    return [
+        Row(f"sos.RaiseEmergency throughput, {c} client(s)", center.throughput, "req/s", echo.throughput,
+            "grpc echo", Target("ratio", ">=", 0.6, "≥ 60 % of echo"), extra={"errors": center.errors}),
+        Row(f"sos.RaiseEmergency p99, {c} client(s)", center.p99_ms, "ms", echo.p99_ms, "grpc echo",
+            Target("ratio", "<=", 2.0, "≤ 2× echo"), note=note,
+            extra={"p50_ms": center.p50_ms, "echo_p50_ms": echo.p50_ms}),
+    ]  # fmt: skip
+
+
+async def _measure(
+    ctx: Context, center_addr: str, echo_addr: str, ca: bytes, token: str, live: bool
+) -> list[Row]:
+    from reference_server.cli import DEMO_CENTER
+
+    creds = grpc.ssl_channel_credentials(ca)
+    metadata = (("authorization", f"Bearer {token}"),)
+    total = ctx.sizes.sos_requests
+    payloads = request_bytes(f"centers/{DEMO_CENTER}", total * len(ctx.sizes.sos_concurrency) + 1000)
+    cursor = iter(payloads)
+
+    def caller(
+        method: str, md: tuple[tuple[str, str], ...]
+    ) -> Callable[[grpc.aio.Channel, int], Awaitable[object]]:
+        async def call(ch: grpc.aio.Channel, i: int) -> object:
+            fn = ch.unary_unary(method, request_serializer=_identity, response_deserializer=_identity)
+            return await fn(next(cursor), metadata=md, timeout=30)
+
+        return call
+
+    echo_call = caller("/bench.Echo/Echo", metadata)
+    center_call = caller(METHOD, metadata)
+    rows: list[Row] = []
+    for c in ctx.sizes.sos_concurrency:
+        per_round = max(c, total // ROUNDS)
+        results: dict[str, list[LoadResult]] = {"echo": [], "center": []}
+        for r in range(ROUNDS):
+            sides = [("echo", echo_addr, echo_call), ("center", center_addr, center_call)]
+            if not live:
+                sides = sides[:1]
+            for side, addr, call in sides if r % 2 == 0 else sides[::-1]:
+                res = await closed_loop(lambda a=addr: grpc.aio.secure_channel(a, creds), call, c, per_round)  # type: ignore[misc]
+                results[side].append(res)
+        echo = _merge(results["echo"])
+        if not live:
+            rows.append(Row(f"sos.RaiseEmergency, {c} client(s)", None, "", status="pending",
+                            note=f"{SERVICE} not served yet; echo measured {echo.throughput:,.0f} req/s, "
+                                 f"p50 {echo.p50_ms:.2f} ms, p99 {echo.p99_ms:.2f} ms"))  # fmt: skip
+            continue
+        rows += _row_pair(c, _merge(results["center"]), echo)
+    return rows
+
+
+def _merge(results: list[LoadResult]) -> LoadResult:
+    latencies = [x for r in results for x in r.latencies]
+    return LoadResult(
+        results[0].clients,
+        sum(r.requests for r in results),
+        sum(r.seconds for r in results),
+        latencies,
+        sum(r.errors for r in results),
+        next((r.first_error for r in results if r.first_error), ""),
+    )
+
+
+def run(ctx: Context) -> list[Row]:
+    with demo_center(ctx.workdir / "center") as center:
+        live = asyncio.run(serving(center, [SERVICE]))[SERVICE]
+        pki: Path = center.data_dir / "pki"
+        assert center.ca is not None
+        with echo_server(pki / "server.pem", pki / "server.key") as echo_addr:
+            return asyncio.run(
+                _measure(
+                    ctx, center.address, echo_addr, center.ca.read_bytes(), center.token("APP_USER"), live
+                )
+            )
