@@ -8,7 +8,7 @@ test fails listing every rpc of the generated descriptors that has no row.
 
 To add a service: add a ``**rows("<Service>", {...})`` block to ``TABLE``, one entry per rpc, copied
 from the service's authorization table in spec/ (a test compares the two). A method that needs no
-token at all (health, reflection) uses ``public(...)``.
+token at all (health, reflection, the public keys of GetVideoGatewayKeys) uses ``public(...)``.
 """
 
 from __future__ import annotations
@@ -91,7 +91,36 @@ TABLE: Mapping[str, Rule] = {
             "UpdateEmergencyState": allow(OPERATOR, *OFFICERS, note="officers: dispatched to their agency"),
         },
     ),
-    # spec §12.6
+    # spec §11.7
+    **rows(
+        "SafeTripService",
+        {
+            "StartSafeTrip": allow(c.ROLE_APP_USER, note="the caller becomes the traveller"),
+            "GetSafeTrip": allow(
+                c.ROLE_APP_USER,
+                c.ROLE_GUARDIAN,
+                OPERATOR,
+                note="app user: own; guardians: named on the trip; operators: own center's trips",
+            ),
+            "WatchSafeTrip": allow(
+                c.ROLE_APP_USER,
+                c.ROLE_GUARDIAN,
+                OPERATOR,
+                note="app user: own; guardians: named on the trip; operators: own center's trips",
+            ),
+            **{
+                rpc: allow(c.ROLE_APP_USER, note="traveller of the trip only")
+                for rpc in ("UpdateTripLocation", "ExtendSafeTrip", "ArriveSafeTrip", "EndSafeTrip")
+            },
+            "ResolveTripAlert": allow(
+                c.ROLE_APP_USER,
+                c.ROLE_GUARDIAN,
+                OPERATOR,
+                note="app user: own; guardians: named on the trip; operators: own center's trips",
+            ),
+        },
+    ),
+    # spec §12.5
     **rows(
         "CameraService",
         {
@@ -110,7 +139,9 @@ TABLE: Mapping[str, Rule] = {
             ),
             "RevokeVideoGrant": allow(OPERATOR, *OFFICERS, note="officers: own agency's grants (RELEASED)"),
             "ListAccessRecords": allow(OPERATOR, AUDITOR),
-            "GetVideoGatewayKeys": public("video gateways fetch verification keys without a token [VID-024]"),
+            "GetVideoGatewayKeys": public(
+                "public keys; video gateways have no role and fetch them without a token (SEC-013)"
+            ),
         },
     ),
     # spec §13
