@@ -39,6 +39,8 @@ def main() -> None:
 # --- command registry: one import line per component (keep sorted) -----------------------------
 import ansim_sdk.cli_validate  # noqa: E402, F401
 import conformance.cli  # noqa: E402, F401
+import reference_server.audit_cli  # noqa: E402, F401
+import reference_server.cameras.cli  # noqa: E402, F401
 import reference_server.cli  # noqa: E402, F401
 
 if __name__ == "__main__":

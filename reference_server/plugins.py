@@ -19,6 +19,11 @@ SERVICE_PLUGINS: list[ServicePlugin] = []
 
 DEMO_SEEDS: list[DemoSeed] = []
 
+from reference_server.services import camera as _camera  # noqa: E402
+
+SERVICE_PLUGINS.append(_camera.register)
+DEMO_SEEDS.append(_camera.seed)
+
 #: What ``ansim serve --role directory`` runs instead of SERVICE_PLUGINS: the national directory.
 from reference_server.services import directory as _directory  # noqa: E402
 

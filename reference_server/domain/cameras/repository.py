@@ -1,0 +1,159 @@
+"""The camera rows in the store (table ``cameras`` of migration 0003).
+
+Writes are plain functions on a ``sqlite3.Connection`` so that the importer (a separate process,
+``ansim cameras import``) and the server (demo seed) share them; every batch bumps
+``camera_meta.change_seq`` and stamps the rows it changed with it, which is how a running server
+finds what changed (see ``inventory.CameraInventory.refresh``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ansim.v1 import camera_pb2
+from google.protobuf import timestamp_pb2
+
+from reference_server.clock import from_rfc3339, to_rfc3339
+from reference_server.domain.cameras.convert import camera_id, searchable
+
+COLUMNS = "key, camera_id, management_number, agency_code, purpose, latitude, longitude, searchable"
+
+
+@dataclass(frozen=True, slots=True)
+class Upserted:
+    """What one row did: ``inserted``, ``updated`` or ``unchanged``, and the camera id it got."""
+
+    outcome: str
+    camera_id: str
+
+
+def _timestamp(text: str) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(from_rfc3339(text))
+    return stamp
+
+
+def next_change_seq(conn: sqlite3.Connection) -> int:
+    """Bump and return the change counter (call inside the batch's transaction)."""
+    conn.execute("UPDATE camera_meta SET change_seq = change_seq + 1 WHERE id = 1")
+    return int(conn.execute("SELECT change_seq FROM camera_meta WHERE id = 1").fetchone()[0])
+
+
+def _free_id(conn: sqlite3.Connection, wanted: str, agency_code: str) -> str:
+    """``wanted``, or for a collision ``wanted-<개방자치단체코드>`` (then ``-2``, ``-3`` …) [CAM-001]."""
+    taken = "SELECT 1 FROM cameras WHERE camera_id = ?"
+    if conn.execute(taken, (wanted,)).fetchone() is None:
+        return wanted
+    base = f"{wanted}-{agency_code or '0000000'}"[:63]
+    candidate, n = base, 1
+    while conn.execute(taken, (candidate,)).fetchone() is not None:
+        n += 1
+        suffix = f"-{n}"
+        candidate = base[: 63 - len(suffix)] + suffix
+    return candidate
+
+
+def upsert(conn: sqlite3.Connection, camera: camera_pb2.Camera, now: datetime, change_seq: int) -> Upserted:
+    """Insert a camera or update it in place, keyed by (관리번호, 개방자치단체코드); the id never changes."""
+    data = camera.SerializeToString(deterministic=True)
+    digest = hashlib.sha256(data).hexdigest()
+    agency = camera.admin_codes.agency_code
+    found = conn.execute(
+        "SELECT key, camera_id, content_hash FROM cameras WHERE management_number = ? AND agency_code = ?",
+        (camera.management_number, agency),
+    ).fetchone()
+    location = (
+        (camera.location.latitude, camera.location.longitude) if camera.HasField("location") else (None, None)
+    )
+    if found is not None:
+        if found[2] == digest:
+            return Upserted("unchanged", found[1])
+        conn.execute(
+            "UPDATE cameras SET purpose = ?, latitude = ?, longitude = ?, searchable = ?, content_hash = ?,"
+            " data = ?, update_time = ?, change_seq = ? WHERE key = ?",
+            (
+                camera.purpose,
+                *location,
+                int(searchable(camera)),
+                digest,
+                data,
+                to_rfc3339(now),
+                change_seq,
+                found[0],
+            ),
+        )
+        return Upserted("updated", found[1])
+    cid = _free_id(conn, camera_id(camera.management_number), agency)
+    stamp = to_rfc3339(now)
+    conn.execute(
+        "INSERT INTO cameras (camera_id, management_number, agency_code, purpose, latitude, longitude,"
+        " searchable, content_hash, data, create_time, update_time, change_seq)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            cid,
+            camera.management_number,
+            agency,
+            camera.purpose,
+            *location,
+            int(searchable(camera)),
+            digest,
+            data,
+            stamp,
+            stamp,
+            change_seq,
+        ),
+    )
+    return Upserted("inserted", cid)
+
+
+def upsert_batch(
+    conn: sqlite3.Connection, cameras: Iterable[camera_pb2.Camera], now: datetime
+) -> list[Upserted]:
+    """Upsert many cameras in one transaction (``conn`` in autocommit mode)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        seq = next_change_seq(conn)
+        results = [upsert(conn, camera, now, seq) for camera in cameras]
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return results
+
+
+def camera_from_row(center: str, row: dict[str, object]) -> camera_pb2.Camera:
+    """The wire Camera of a stored row (``data``, ``camera_id``, ``create_time``, ``update_time``)."""
+    camera = camera_pb2.Camera.FromString(bytes(row["data"]))  # type: ignore[call-overload]
+    camera.name = f"{center}/cameras/{row['camera_id']}"
+    camera.create_time.CopyFrom(_timestamp(str(row["create_time"])))
+    camera.update_time.CopyFrom(_timestamp(str(row["update_time"])))
+    return camera
+
+
+SELECT_CAMERA = "SELECT key, camera_id, data, create_time, update_time, searchable FROM cameras"
+
+
+def fetch_by_ids_sql(count: int) -> str:
+    return f"{SELECT_CAMERA} WHERE camera_id IN ({', '.join('?' * count)})"
+
+
+def fetch_by_keys_sql(count: int) -> str:
+    return f"{SELECT_CAMERA} WHERE key IN ({', '.join('?' * count)})"
+
+
+def list_sql(purpose: int, agency_code: str, after: str, limit: int) -> tuple[str, Sequence[object]]:
+    """One page of ListCameras: name order is camera_id order (same center prefix) [CAM-011]."""
+    where: list[str] = ["camera_id > ?"]
+    params: list[object] = [after]
+    if purpose:
+        where.append("purpose = ?")
+        params.append(purpose)
+    if agency_code:
+        where.append("agency_code = ?")
+        params.append(agency_code)
+    sql = f"{SELECT_CAMERA} WHERE {' AND '.join(where)} ORDER BY camera_id LIMIT ?"
+    return sql, [*params, limit]

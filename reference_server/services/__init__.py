@@ -1,0 +1,1 @@
+"""Thin gRPC servicers, one module per service: proto in, domain call, proto out."""
