@@ -189,10 +189,16 @@ class EmergencySummary(_message.Message):
     NEARBY_CAMERAS_FIELD_NUMBER: _builtins.int
     RAISE_TIME_FIELD_NUMBER: _builtins.int
     DETAILS_FIELD_NUMBER: _builtins.int
+    NATURE_FIELD_NUMBER: _builtins.int
     kind: _emergency_pb2.EmergencyKind.ValueType
     """Kind of emergency, as the emergency carries it (spec §10). Required."""
     details: _builtins.str
     """Situation details entered by the center operator (legacy ocrEvtCn), up to 1000 characters."""
+    nature: _emergency_pb2.EmergencyNature.ValueType
+    """What kind of help the emergency needs (crime, fire, medical), as the emergency states it; the
+    reason this agency kind was dispatched. A receiver MUST read EMERGENCY_NATURE_UNSPECIFIED as
+    CRIME, as §10 does.
+    """
     @_builtins.property
     def location(self) -> _common_pb2.Location:
         """The emergency's current location (the fix with the latest fix_time). Absent once the dispatch
@@ -222,10 +228,11 @@ class EmergencySummary(_message.Message):
         nearby_cameras: _abc.Iterable[_builtins.str] | None = ...,
         raise_time: _timestamp_pb2.Timestamp | None = ...,
         details: _builtins.str = ...,
+        nature: _emergency_pb2.EmergencyNature.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "location", b"location", "raise_time", b"raise_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "details", b"details", "kind", b"kind", "location", b"location", "nearby_cameras", b"nearby_cameras", "raise_time", b"raise_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "details", b"details", "kind", b"kind", "location", b"location", "nature", b"nature", "nearby_cameras", b"nearby_cameras", "raise_time", b"raise_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
