@@ -19,7 +19,7 @@ import grpc.aio
 
 from bench.center import demo_center, echo_server, serving
 from bench.core import REPO_ROOT, Context, Row, Target
-from bench.load import LoadResult, closed_loop
+from bench.load import LoadResult, closed_loop, secure
 
 SERVICE = "ansim.v1.EmergencyService"
 METHOD = f"/{SERVICE}/RaiseEmergency"
@@ -52,12 +52,26 @@ def _row_pair(c: int, center: LoadResult, echo: LoadResult) -> list[Row]:
     if center.errors:
         note += f"; {center.errors} errors, first {center.first_error}"
     return [
-        Row(f"sos.RaiseEmergency throughput, {c} client(s)", center.throughput, "req/s", echo.throughput,
-            "grpc echo", Target("ratio", ">=", 0.6, "≥ 60 % of echo"), extra={"errors": center.errors}),
-        Row(f"sos.RaiseEmergency p99, {c} client(s)", center.p99_ms, "ms", echo.p99_ms, "grpc echo",
-            Target("ratio", "<=", 2.0, "≤ 2× echo"), note=note,
-            extra={"p50_ms": center.p50_ms, "echo_p50_ms": echo.p50_ms}),
-    ]  # fmt: skip
+        Row(
+            f"sos.RaiseEmergency throughput, {c} client(s)",
+            center.throughput,
+            "req/s",
+            echo.throughput,
+            "grpc echo",
+            Target("ratio", ">=", 0.6, "≥ 60 % of echo"),
+            extra={"errors": center.errors},
+        ),
+        Row(
+            f"sos.RaiseEmergency p99, {c} client(s)",
+            center.p99_ms,
+            "ms",
+            echo.p99_ms,
+            "grpc echo",
+            Target("ratio", "<=", 2.0, "≤ 2× echo"),
+            note=note,
+            extra={"p50_ms": center.p50_ms, "echo_p50_ms": echo.p50_ms},
+        ),
+    ]
 
 
 async def _measure(
@@ -91,13 +105,20 @@ async def _measure(
             if not live:
                 sides = sides[:1]
             for side, addr, call in sides if r % 2 == 0 else sides[::-1]:
-                res = await closed_loop(lambda a=addr: grpc.aio.secure_channel(a, creds), call, c, per_round)  # type: ignore[misc]
+                res = await closed_loop(secure(addr, creds), call, c, per_round)
                 results[side].append(res)
         echo = _merge(results["echo"])
         if not live:
-            rows.append(Row(f"sos.RaiseEmergency, {c} client(s)", None, "", status="pending",
-                            note=f"{SERVICE} not served yet; echo measured {echo.throughput:,.0f} req/s, "
-                                 f"p50 {echo.p50_ms:.2f} ms, p99 {echo.p99_ms:.2f} ms"))  # fmt: skip
+            rows.append(
+                Row(
+                    f"sos.RaiseEmergency, {c} client(s)",
+                    None,
+                    "",
+                    status="pending",
+                    note=f"{SERVICE} not served yet; echo measured {echo.throughput:,.0f} req/s, "
+                    f"p50 {echo.p50_ms:.2f} ms, p99 {echo.p99_ms:.2f} ms",
+                )
+            )
             continue
         rows += _row_pair(c, _merge(results["center"]), echo)
     return rows

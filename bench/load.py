@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import grpc
 import grpc.aio
 
 from bench.core import percentile
@@ -36,6 +37,11 @@ class LoadResult:
     @property
     def p99_ms(self) -> float:
         return percentile(self.latencies, 99) * 1000
+
+
+def secure(address: str, credentials: grpc.ChannelCredentials) -> Callable[[], grpc.aio.Channel]:
+    """A factory of TLS channels to ``address`` (one per simulated client)."""
+    return lambda: grpc.aio.secure_channel(address, credentials)
 
 
 async def closed_loop(

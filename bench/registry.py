@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import bench_cameras, bench_import, bench_json, bench_sos
+from bench import bench_cameras, bench_import, bench_json, bench_routing, bench_sos
 from bench.core import Benchmark
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -10,4 +10,5 @@ BENCHMARKS: dict[str, Benchmark] = {
     "cameras": bench_cameras.run,
     "json": bench_json.run,
     "import": bench_import.run,
+    "routing": bench_routing.run,
 }
