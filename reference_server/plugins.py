@@ -24,6 +24,11 @@ from reference_server.services import camera as _camera  # noqa: E402
 SERVICE_PLUGINS.append(_camera.register)
 DEMO_SEEDS.append(_camera.seed)
 
+from reference_server.services import child_safety as _child_safety  # noqa: E402
+
+SERVICE_PLUGINS.append(_child_safety.register)
+DEMO_SEEDS.append(_child_safety.seed)
+
 #: What ``ansim serve --role directory`` runs instead of SERVICE_PLUGINS: the national directory.
 from reference_server.services import directory as _directory  # noqa: E402
 

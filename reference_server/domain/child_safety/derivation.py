@@ -1,0 +1,314 @@
+"""Derivation rules for sightings (spec §14.5.1 place presence, §14.5.2 danger zones, TAG-021
+ordering) and the time-based rules (TAG-014 danger-zone exit, TAG-015 missed expected arrival)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from ansim.v1 import child_safety_pb2 as cs
+from ansim.v1 import common_pb2
+
+from reference_server.clock import from_rfc3339, to_rfc3339
+from reference_server.domain.child_safety import repository
+from reference_server.domain.child_safety.common import Queryable
+from reference_server.domain.child_safety.notifications import Derived
+from reference_server.domain.child_safety.places import in_area, local, zone_active
+from reference_server.domain.child_safety.registry import effective_zone
+from reference_server.store.interface import Transaction
+
+TOGGLE_QUIET = timedelta(seconds=120)
+PLACE_KINDS = {
+    cs.ZONE_KIND_SCHOOL: (cs.DERIVED_EVENT_KIND_ARRIVED_SCHOOL, cs.DERIVED_EVENT_KIND_LEFT_SCHOOL),
+    cs.ZONE_KIND_HOME: (cs.DERIVED_EVENT_KIND_HOME_IN, cs.DERIVED_EVENT_KIND_HOME_OUT),
+    cs.ZONE_KIND_ACADEMY: (cs.DERIVED_EVENT_KIND_ACADEMY_IN, cs.DERIVED_EVENT_KIND_ACADEMY_OUT),
+}
+PLACE_READERS = {cs.READER_KIND_SCHOOL_GATE, cs.READER_KIND_HOME, cs.READER_KIND_ACADEMY}
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def reader_location(reader: cs.Reader, observed: datetime, method: int) -> common_pb2.Location:
+    """The reader's surveyed position as a Location (§14.5.4, GRD-016)."""
+    location = common_pb2.Location(
+        latitude=reader.location.latitude,
+        longitude=reader.location.longitude,
+        radius_m=0,
+        method=method,  # type: ignore[arg-type]
+    )
+    location.fix_time.FromDatetime(observed)
+    return location
+
+
+async def record_derived(tx: Transaction, d: Derived) -> None:
+    await tx.execute(
+        "INSERT INTO cs_derived (id, kind, ward, tag, reader, zone, event_time, mode, created,"
+        " emergency_kind, location) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            d.id,
+            d.kind,
+            d.ward.name if d.ward is not None else "",
+            d.tag,
+            d.reader,
+            d.zone,
+            to_rfc3339(d.event_time),
+            d.mode,
+            to_rfc3339(tx.now),
+            d.emergency_kind,
+            d.location.SerializeToString() if d.location is not None else None,
+        ),
+    )
+
+
+async def _ordered(tx: Transaction, ward: str, observed: datetime) -> bool:
+    """TAG-021: whether a sighting is not older than one already evaluated (and advance the clock)."""
+    row = await tx.fetchone("SELECT last_observed FROM cs_ward_clock WHERE ward = ?", (ward,))
+    if row is not None and observed < from_rfc3339(row["last_observed"]):
+        return False
+    await tx.execute(
+        "INSERT INTO cs_ward_clock (ward, last_observed) VALUES (?, ?)"
+        " ON CONFLICT (ward) DO UPDATE SET last_observed = excluded.last_observed",
+        (ward, to_rfc3339(observed)),
+    )
+    return True
+
+
+async def _place(
+    tx: Transaction, ward: cs.Ward, reader: cs.Reader, direction: int, observed: datetime, mode: int
+) -> Derived | None:
+    """§14.5.1 presence table, TAG-011 and TAG-012."""
+    if reader.kind not in PLACE_READERS or reader.zone not in (ward.school_zone, *ward.place_zones):
+        return None
+    zone = await repository.load(tx, reader.zone, cs.Zone)
+    if zone is None or zone.kind not in PLACE_KINDS:
+        return None
+    today = local(observed).date().isoformat()
+    row = await tx.fetchone("SELECT * FROM cs_presence WHERE ward = ? AND zone = ?", (ward.name, zone.name))
+    reset_inside = zone.kind == cs.ZONE_KIND_HOME
+    inside = reset_inside if row is None or row["local_date"] != today else bool(row["inside"])
+    previous = from_rfc3339(row["last_sighting"]) if row is not None else None
+    new_inside = inside
+    if direction == cs.SIGHTING_DIRECTION_INBOUND:
+        new_inside = True
+    elif direction == cs.SIGHTING_DIRECTION_OUTBOUND:
+        new_inside = False
+    elif previous is None or observed - previous >= TOGGLE_QUIET:
+        new_inside = not inside
+    await tx.execute(
+        "INSERT INTO cs_presence (ward, zone, inside, local_date, last_sighting) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (ward, zone) DO UPDATE SET inside = excluded.inside, local_date = excluded.local_date,"
+        " last_sighting = excluded.last_sighting",
+        (ward.name, zone.name, int(new_inside), today, to_rfc3339(observed)),
+    )
+    if new_inside == inside:
+        return None
+    kind_in, kind_out = PLACE_KINDS[zone.kind]
+    return Derived(
+        id=new_id(),
+        kind=kind_in if new_inside else kind_out,
+        mode=mode,
+        event_time=observed,
+        ward=ward,
+        reader=reader.name,
+        zone=zone.name,
+        zone_display_name=zone.display_name,
+        location=reader_location(reader, observed, common_pb2.POSITIONING_METHOD_TAG_READER),
+    )
+
+
+async def _danger(
+    tx: Transaction,
+    ward: cs.Ward,
+    lat: float,
+    lon: float,
+    observed: datetime,
+    mode: int,
+    reader: str,
+    location: common_pb2.Location,
+) -> list[Derived]:
+    """§14.5.2 entry hysteresis (TAG-013); exit is time-based (see :func:`danger_exits`)."""
+    found: list[Derived] = []
+    for raw in await repository.list_all(tx, "zones", cs.Zone):
+        if raw.kind != cs.ZONE_KIND_DANGER:
+            continue
+        zone = effective_zone(raw)
+        h = zone.hysteresis
+        exit_absence = h.exit_absence.ToTimedelta()
+        row = await tx.fetchone("SELECT * FROM cs_danger WHERE ward = ? AND zone = ?", (ward.name, zone.name))
+        is_in = bool(row["inside"]) if row else False
+        count = int(row["run_count"]) if row else 0
+        run_start = from_rfc3339(row["run_start"]) if row and row["run_start"] else None
+        last_in = from_rfc3339(row["last_in"]) if row and row["last_in"] else None
+        inside = in_area(lat, lon, zone.area)
+        if inside:
+            if not is_in:
+                if last_in is None or observed - last_in > exit_absence or count == 0:
+                    count, run_start = 0, observed
+                count += 1
+                assert run_start is not None
+                if zone_active(zone, observed) and (
+                    count >= h.entry_sightings or observed - run_start >= h.entry_dwell.ToTimedelta()
+                ):
+                    is_in, count, run_start = True, 0, None
+                    found.append(
+                        Derived(
+                            id=new_id(),
+                            kind=cs.DERIVED_EVENT_KIND_ENTERED_DANGER_ZONE,
+                            mode=mode,
+                            event_time=observed,
+                            ward=ward,
+                            reader=reader,
+                            zone=zone.name,
+                            zone_display_name=zone.display_name,
+                            location=location,
+                        )
+                    )
+            last_in = observed
+        elif not is_in:
+            count, run_start = 0, None
+        else:
+            continue  # IN: only the absence timer leaves
+        await tx.execute(
+            "INSERT INTO cs_danger (ward, zone, inside, run_count, run_start, last_in, mode)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ward, zone) DO UPDATE SET inside = excluded.inside,"
+            " run_count = excluded.run_count, run_start = excluded.run_start, last_in = excluded.last_in,"
+            " mode = excluded.mode",
+            (
+                ward.name,
+                zone.name,
+                int(is_in),
+                count,
+                to_rfc3339(run_start) if run_start else None,
+                to_rfc3339(last_in) if last_in else None,
+                mode,
+            ),
+        )
+    return found
+
+
+async def on_sighting(
+    tx: Transaction,
+    ward: cs.Ward,
+    reader: cs.Reader,
+    event: cs.TagEvent,
+    location: common_pb2.Location,
+) -> list[Derived]:
+    """Derived events of one accepted SIGHTING of ``ward`` (place and danger rules)."""
+    observed = event.observed_time.ToDatetime(tzinfo=UTC)
+    if not await _ordered(tx, ward.name, observed) or not ward.active:
+        return []
+    found: list[Derived] = []
+    place = await _place(tx, ward, reader, event.sighting.direction, observed, event.mode)
+    if place is not None:
+        found.append(place)
+    found += await _danger(
+        tx, ward, location.latitude, location.longitude, observed, event.mode, reader.name, location
+    )
+    return found
+
+
+async def danger_exits(tx: Transaction, now: datetime) -> list[Derived]:
+    """TAG-014: LEFT_DANGER_ZONE for wards IN a zone without an in-zone sighting for exit_absence."""
+    found: list[Derived] = []
+    for row in await tx.fetchall("SELECT * FROM cs_danger WHERE inside = 1"):
+        zone = await repository.load(tx, row["zone"], cs.Zone)
+        ward = await repository.load(tx, row["ward"], cs.Ward)
+        last_in = from_rfc3339(row["last_in"])
+        absence = effective_zone(zone).hysteresis.exit_absence.ToTimedelta() if zone else timedelta(0)
+        if zone is not None and now - last_in < absence:
+            continue
+        await tx.execute(
+            "UPDATE cs_danger SET inside = 0, run_count = 0, run_start = NULL WHERE ward = ? AND zone = ?",
+            (row["ward"], row["zone"]),
+        )
+        if zone is None or ward is None:
+            continue
+        found.append(
+            Derived(
+                id=new_id(),
+                kind=cs.DERIVED_EVENT_KIND_LEFT_DANGER_ZONE,
+                mode=int(row["mode"]),
+                event_time=last_in,
+                ward=ward,
+                zone=zone.name,
+                zone_display_name=zone.display_name,
+            )
+        )
+    return found
+
+
+def _entry_key(e: cs.ExpectedArrival) -> str:
+    days = ",".join(str(d) for d in e.window.weekdays)
+    return f"{e.zone}|{days}|{e.window.start_local_time}|{e.window.end_local_time}"
+
+
+def _window_end(e: cs.ExpectedArrival, day: datetime) -> datetime:
+    hh, mm = (int(x) for x in e.window.end_local_time.split(":"))
+    start_of_day = day.replace(hour=0, minute=0, second=0, microsecond=0)
+    return start_of_day + timedelta(hours=hh, minutes=mm)
+
+
+async def missed_arrivals(tx: Transaction, q: Queryable, now: datetime) -> list[Derived]:
+    """TAG-015: for each active ward and expected window of today (Asia/Seoul) whose end + grace has
+    passed, MISSED_EXPECTED_ARRIVAL unless a reader of the zone saw the ward that day."""
+    found: list[Derived] = []
+    today = local(now)
+    date = today.date().isoformat()
+    for ward in await repository.list_all(tx, "wards", cs.Ward):
+        if not ward.active:
+            continue
+        for e in ward.expected_arrivals:
+            if today.isoweekday() not in e.window.weekdays:
+                continue
+            grace = e.grace.ToTimedelta() if e.HasField("grace") else timedelta(minutes=10)
+            due = _window_end(e, today) + grace
+            if now < due:
+                continue
+            key = _entry_key(e)
+            seen = await tx.fetchone(
+                "SELECT 1 FROM cs_expected_checked WHERE ward = ? AND entry = ? AND local_date = ?",
+                (ward.name, key, date),
+            )
+            if seen is not None:
+                continue
+            await tx.execute(
+                "INSERT INTO cs_expected_checked (ward, entry, local_date) VALUES (?, ?, ?)",
+                (ward.name, key, date),
+            )
+            zone = await repository.load(tx, e.zone, cs.Zone)
+            if zone is None or date in zone.closed_dates:
+                continue
+            if await _seen_at_zone(tx, ward.name, e.zone, today, due):
+                continue
+            found.append(
+                Derived(
+                    id=new_id(),
+                    kind=cs.DERIVED_EVENT_KIND_MISSED_EXPECTED_ARRIVAL,
+                    mode=common_pb2.MODE_LIVE if not _test_ward(ward) else common_pb2.MODE_TEST,
+                    event_time=due,
+                    ward=ward,
+                    zone=zone.name,
+                    zone_display_name=zone.display_name,
+                )
+            )
+    return found
+
+
+def _test_ward(ward: cs.Ward) -> bool:
+    """Wards created by a conformance run are TEST data (their ids carry the run prefix)."""
+    return ward.name.rsplit("/", 1)[-1].startswith("conformance-")
+
+
+async def _seen_at_zone(tx: Transaction, ward: str, zone: str, today: datetime, until: datetime) -> bool:
+    start = today.replace(hour=0, minute=0, second=0, microsecond=0)
+    readers = [r.name for r in await repository.list_all(tx, "readers", cs.Reader) if r.zone == zone]
+    if not readers:
+        return False
+    marks = ",".join("?" for _ in readers)
+    row = await tx.fetchone(
+        f"SELECT 1 FROM cs_sightings WHERE ward = ? AND reader IN ({marks}) AND observed >= ? AND observed <= ?",
+        (ward, *readers, to_rfc3339(start), to_rfc3339(until)),
+    )
+    return row is not None

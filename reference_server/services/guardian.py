@@ -1,0 +1,132 @@
+"""GuardianService (guardian.proto, spec §15): notification streams, reads and acknowledgements,
+and the ward's location and track."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from ansim.v1 import error_pb2, guardian_pb2_grpc
+from ansim.v1 import guardian_pb2 as gd
+
+from ansim_sdk.errors import AnsimError
+from ansim_sdk.validation import validate
+from reference_server.domain.child_safety.area import ChildSafetyArea
+from reference_server.domain.child_safety.common import parse
+from reference_server.domain.child_safety.notifications import stream_scope
+from reference_server.domain.child_safety.paging import page_size
+from reference_server.events.publisher import Event
+from reference_server.security.caller import current_caller
+from reference_server.store.idempotency import request_hash
+
+SERVICE = "ansim.v1.GuardianService"
+ACKNOWLEDGE = f"/{SERVICE}/AcknowledgeNotification"
+
+
+class GuardianServicer(guardian_pb2_grpc.GuardianServiceServicer):
+    def __init__(self, area: ChildSafetyArea) -> None:
+        self.area = area
+        self.ctx = area.ctx
+        self.notifier = area.notifier
+
+    async def StreamNotifications(
+        self, request: gd.StreamNotificationsRequest, context: object
+    ) -> AsyncIterator[gd.StreamNotificationsResponse]:
+        validate(request)
+        self.notifier.check_owner(current_caller(), request.parent)
+        scope = stream_scope(request.parent)
+        cursor = request.resume_cursor or await self._replay(request.parent)
+        publisher = self.ctx.publisher
+        async with contextlib.aclosing(publisher.subscribe(scope, cursor)) as events:
+            async for event in events:
+                item = gd.StreamNotificationsResponse.FromString(event.payload)
+                item.cursor = event.cursor
+                item.sequence = event.sequence
+                yield item
+
+    async def _replay(self, recipient: str) -> str:
+        """GRD-011: append the recipient's unacknowledged WARNING and EMERGENCY copies, oldest first,
+        as replay events of its stream; return the cursor just before them."""
+        scope = stream_scope(recipient)
+        async with self.ctx.store.transaction() as tx:
+            row = await tx.fetchone("SELECT last_sequence FROM event_scopes WHERE scope = ?", (scope,))
+            before = int(row["last_sequence"]) if row is not None else 0
+            rows = await tx.fetchall(
+                "SELECT body FROM cs_notifications WHERE recipient = ? ORDER BY created, name", (recipient,)
+            )
+            for r in rows:
+                copy = parse(gd.Notification, r["body"])
+                if self.notifier.unacknowledged(copy):
+                    item = gd.StreamNotificationsResponse(
+                        replay=True, change=gd.NOTIFICATION_CHANGE_CREATED, notification=copy
+                    )
+                    await self.ctx.publisher.publish(tx, scope, Event.of(item, copy.mode))
+        return self.ctx.publisher.cursor(scope, before)
+
+    async def GetNotification(self, request: gd.GetNotificationRequest, context: object) -> gd.Notification:
+        validate(request)
+        return await self.notifier.get(self.ctx.store, current_caller(), request.name)
+
+    async def ListNotifications(
+        self, request: gd.ListNotificationsRequest, context: object
+    ) -> gd.ListNotificationsResponse:
+        validate(request)
+        caller = current_caller()
+        self.notifier.check_owner(caller, request.parent)
+        scope_request = gd.ListNotificationsRequest()
+        scope_request.CopyFrom(request)
+        scope_request.ClearField("page_token")
+        scope_request.ClearField("page_size")
+        scope = f"notifications|{caller.key}|" + scope_request.SerializeToString(deterministic=True).hex()
+        after = self.area.pages.read(scope, request.page_token)
+        size = page_size(request.page_size)
+        rows = await self.ctx.store.fetchall(
+            "SELECT body FROM cs_notifications WHERE recipient = ? AND name > ? ORDER BY name",
+            (request.parent, after),
+        )
+        out = gd.ListNotificationsResponse()
+        for r in rows:
+            copy = parse(gd.Notification, r["body"])
+            if request.ward and copy.ward != request.ward:
+                continue
+            if request.unacknowledged_only and copy.HasField("acknowledged_by"):
+                continue
+            if copy.severity < request.min_severity:
+                continue
+            if len(out.notifications) == size:
+                out.next_page_token = self.area.pages.issue(scope, out.notifications[-1].name)
+                break
+            out.notifications.append(copy)
+        return out
+
+    async def AcknowledgeNotification(
+        self, request: gd.AcknowledgeNotificationRequest, context: object
+    ) -> gd.Notification:
+        validate(request)
+        caller = current_caller()
+        digest = request_hash(request)
+        async with self.ctx.store.transaction() as tx:
+            stored = await tx.idempotency_lookup(caller.key, ACKNOWLEDGE, request.request_id, digest)
+            if stored is not None:
+                return gd.Notification.FromString(stored)
+            copy, effective = await self.notifier.acknowledge(tx, caller, request.name, request.note)
+            if effective:
+                await tx.idempotency_record(
+                    caller.key, ACKNOWLEDGE, request.request_id, digest, copy.SerializeToString()
+                )
+                return copy
+        # GRD-009: the late acknowledgement is recorded (committed above), the escalation goes on.
+        raise AnsimError(
+            error_pb2.ERROR_REASON_ACK_TOO_LATE,
+            "the notification was escalated past your rung; your acknowledgement is recorded",
+        )
+
+    async def GetWardLocation(self, request: gd.GetWardLocationRequest, context: object) -> gd.WardLocation:
+        validate(request)
+        return await self.area.locations.get_location(current_caller(), request)
+
+    async def ListWardTrack(
+        self, request: gd.ListWardTrackRequest, context: object
+    ) -> gd.ListWardTrackResponse:
+        validate(request)
+        return await self.area.locations.list_track(current_caller(), request)
