@@ -29,6 +29,10 @@ from reference_server.services import child_safety as _child_safety  # noqa: E40
 SERVICE_PLUGINS.append(_child_safety.register)
 DEMO_SEEDS.append(_child_safety.seed)
 
+from reference_server.services import safe_trip as _safe_trip  # noqa: E402
+
+SERVICE_PLUGINS.append(_safe_trip.register)
+
 #: What ``ansim serve --role directory`` runs instead of SERVICE_PLUGINS: the national directory.
 from reference_server.services import directory as _directory  # noqa: E402
 
