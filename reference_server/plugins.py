@@ -19,6 +19,11 @@ SERVICE_PLUGINS: list[ServicePlugin] = []
 
 DEMO_SEEDS: list[DemoSeed] = []
 
+from reference_server.services import emergency as _emergency  # noqa: E402
+
+SERVICE_PLUGINS.append(_emergency.register)  # EmergencyService and DispatchService (§10, §13)
+DEMO_SEEDS.append(_emergency.seed)
+
 from reference_server.services import camera as _camera  # noqa: E402
 
 SERVICE_PLUGINS.append(_camera.register)
@@ -37,3 +42,7 @@ SERVICE_PLUGINS.append(_safe_trip.register)
 from reference_server.services import directory as _directory  # noqa: E402
 
 DIRECTORY_PLUGINS: list[ServicePlugin] = [_directory.register]
+
+from reference_server.services import federation as _federation  # noqa: E402
+
+SERVICE_PLUGINS.append(_federation.register)
