@@ -10,8 +10,8 @@
   first physical line of the row (the header is line 1; quoted fields may span lines).
 * Bad rows: wrong number of columns; missing, non-numeric, non-finite or out-of-box
   coordinates (box: lat 32.5–39.0, lon 124.0–132.0, see ``fields.KOREA_LAT``); numbers that are
-  not whole or out of range; malformed dates; missing 관리번호 (current layout), 관리기관명 or
-  카메라대수; a malformed 개방자치단체코드.
+  not whole or out of range; malformed dates; missing 관리번호 (current layout) or 관리기관명; a
+  malformed 개방자치단체코드. An empty or 0 카메라대수 reads as 1 (spec CAM-004).
 * Legacy rows without 관리번호 get a stable derived id ``<제공기관코드>-<16 hex digits>``: the
   first 64 bits of SHA-256 over road address, lot address, purpose and the coordinates at six
   decimals. The same site always gets the same id across releases and encodings; two rows that
@@ -159,9 +159,8 @@ def _common(
     row: list[str], header: Header, year_month_column: str, lat_col: str, lon_col: str
 ) -> dict[str, object]:
     lat, lon = fields.coordinates(_cell(row, header, lat_col), _cell(row, header, lon_col), lat_col, lon_col)
-    count = fields.integer(_cell(row, header, "카메라대수"), "카메라대수", minimum=1, maximum=10_000)
-    if count is None:
-        raise fields.FieldError("missing 카메라대수")
+    # Empty or 0 means one camera [CAM-004].
+    count = fields.integer(_cell(row, header, "카메라대수"), "카메라대수", minimum=0, maximum=10_000) or 1
     return {
         "managing_agency": fields.required_text(_cell(row, header, "관리기관명"), "관리기관명"),
         "road_address": fields.text(_cell(row, header, "소재지도로명주소")),
