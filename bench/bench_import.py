@@ -39,16 +39,16 @@ print(ok, bad)
 """
 
 
+#: ``ansim`` as the console script runs it (``python -m ansim_sdk.cli`` would register the component
+#: commands on a second copy of the app, so it has no ``cameras``).
+ANSIM = [sys.executable, "-c", "from ansim_sdk.cli import main; main()"]
+
+
 def import_command() -> list[str] | None:
     """``ansim cameras import`` as a child command, or None while it does not exist."""
-    base = [sys.executable, "-m", "ansim_sdk.cli", "cameras", "import"]
+    base = [*ANSIM, "cameras", "import"]
     probe = subprocess.run([*base, "--help"], capture_output=True, text=True, env=child_env(), timeout=120)
     return base if probe.returncode == 0 else None
-
-
-def import_help() -> str:
-    base = [sys.executable, "-m", "ansim_sdk.cli", "cameras", "import", "--help"]
-    return subprocess.run(base, capture_output=True, text=True, env=child_env(), timeout=120).stdout
 
 
 def run(ctx: Context) -> list[Row]:
@@ -63,10 +63,7 @@ def run(ctx: Context) -> list[Row]:
         runs["baseline"].append(measure([sys.executable, "-c", BASELINE, str(path)]))
         runs["parser"].append(measure([sys.executable, "-c", PARSER, str(path)]))
         if command is not None:
-            args = [*command, str(path)]
-            if "--data-dir" in import_help():
-                args += ["--data-dir", str(ctx.workdir / f"center-{i}")]
-            runs["cli"].append(measure(args))
+            runs["cli"].append(measure([*command, str(path), "--data-dir", str(ctx.workdir / f"c{i}"), "-q"]))
     for name, finished in runs.items():
         for f in finished:
             if f.returncode != 0:

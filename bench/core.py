@@ -105,7 +105,7 @@ class Sizes:
     @staticmethod
     def for_run(quick: bool) -> Sizes:
         if quick:
-            return Sizes(True, 100_000, 1_000, 50_000, 300, (1, 10), 2_000, 50, 5, 3, 500)
+            return Sizes(True, 50_000, 1_000, 50_000, 300, (1, 10), 2_000, 50, 5, 3, 500)
         return Sizes(False, 1_600_000, 10_000, 1_600_000, 3_000, (1, 50), 50_000, 1_000, 20, 10, 5_000)
 
 

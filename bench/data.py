@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,5 +60,42 @@ def camera_csv(n: int) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")
         write_csv(synthetic_cameras(n, seed=SEED), partial)
+        partial.rename(path)
+    return path
+
+
+def _schema_key() -> str:
+    """Changes when the store's migrations change, so a cached data directory is not reused across."""
+    import hashlib
+
+    from bench.core import REPO_ROOT
+
+    digest = hashlib.sha256()
+    for p in sorted((REPO_ROOT / "reference_server" / "store" / "migrations").glob("*.sql")):
+        digest.update(p.name.encode() + p.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def imported_data_dir(n: int, log: Callable[[str], None]) -> Path:
+    """A center data directory holding ``n`` synthetic cameras, imported with ``ansim cameras import``
+    (made once per size and store schema; copy it before starting a center on it)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from bench.procs import child_env
+
+    path = CACHE_DIR / f"center-{n}-{SEED}-{_schema_key()}"
+    if not path.is_dir():
+        log(f"importing {n:,} cameras into a cached data directory (once)")
+        partial = path.with_name(path.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        command = [sys.executable, "-c", "from ansim_sdk.cli import main; main()", "cameras", "import"]
+        subprocess.run(
+            [*command, str(camera_csv(n)), "--data-dir", str(partial), "-q"],
+            check=True,
+            env=child_env(),
+            stdout=subprocess.DEVNULL,
+        )
         partial.rename(path)
     return path
