@@ -186,6 +186,9 @@ class CenterServer:
         log.info("shutting down", extra={"grace_s": grace})
         await self.ctx.health.enter_graceful_shutdown()
         await self.ctx.publisher.close()
+        for task in self.ctx.background:
+            task.cancel()
+        await asyncio.gather(*self.ctx.background, return_exceptions=True)
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -31,6 +32,8 @@ class ServerContext:
     demo_issuer: TokenIssuer | None = None
     #: Ports through which the domain areas call each other (installed by their plugins).
     domain: DomainPorts = field(default_factory=DomainPorts)
+    #: Background tasks started by plugins (timers); cancelled at shutdown before the store closes.
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 #: A service plugin registers its servicer(s) on the server and returns the full names of the
