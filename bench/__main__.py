@@ -48,7 +48,7 @@ def table(rows: list[Row]) -> Table:
             continue
         met = {True: "[green]yes[/green]", False: "[red]no[/red]", None: ""}[r.met]
         baseline = f"{_fmt(r.baseline)} {r.unit} ({r.baseline_name})" if r.baseline is not None else ""
-        ratio = f"{r.ratio:.2f}×" if r.ratio is not None else ""
+        ratio = "" if r.ratio is None else f"{r.ratio:.2f}×" if r.ratio >= 0.1 else f"{r.ratio:.2g}×"
         name = r.benchmark + (f" [dim]({r.note})[/dim]" if r.note else "")
         target = r.target.label if r.target else ""
         t.add_row(name, f"{_fmt(r.figure)} {r.unit}", baseline, ratio, target, met)

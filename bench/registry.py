@@ -6,6 +6,7 @@ from bench import (
     bench_cameras,
     bench_conformance,
     bench_import,
+    bench_ingest,
     bench_json,
     bench_routing,
     bench_server,
@@ -17,6 +18,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "sos": bench_sos.run,  # 1
     "cameras": bench_cameras.run,  # 2, in process
     "server": bench_server.run,  # 2 over gRPC, and 9
+    "ingest": bench_ingest.run,  # 3
     "json": bench_json.run,  # 5
     "import": bench_import.run,  # 6
     "routing": bench_routing.run,  # 7

@@ -1,0 +1,147 @@
+"""Issue 6 §3: durable tag-event ingest through IngestTagEvents against raw SQLite.
+
+Candidate: a demo center; ``STREAMS`` reader-gateway streams, each sending its share of sightings of
+the demo tag at the demo school-gate reader and counting acks (the center acks an event once it is
+durable). Baseline: the same rows inserted straight into SQLite with the store's settings (WAL,
+synchronous=FULL), ``BATCH`` rows per transaction. A second figure, one transaction per row, is
+the fsync floor that any one-commit-per-event design meets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.center import demo_center, serving
+from bench.core import Context, Row, Target
+
+SERVICE = "ansim.v1.TagEventService"
+STREAMS = 4
+BATCH = 100
+READER = "readers/school-gate"
+TAG_UID = "3F2A9C01"
+
+
+def events(center: str, n: int) -> list[Any]:
+    from ansim.v1 import child_safety_pb2 as cs
+    from ansim.v1 import common_pb2
+
+    out = []
+    now = datetime.now(UTC)
+    for _ in range(n):
+        ev = cs.TagEvent(
+            event_id=str(uuid.uuid4()),
+            reader=f"{center}/{READER}",
+            tag_uid=TAG_UID,
+            kind=cs.TAG_EVENT_KIND_SIGHTING,
+            mode=common_pb2.MODE_LIVE,
+        )
+        ev.observed_time.FromDatetime(now)
+        ev.sighting.rssi_dbm = -60
+        ev.sighting.direction = cs.SIGHTING_DIRECTION_INBOUND
+        out.append(ev)
+    return out
+
+
+def raw_sqlite(path: Path, evs: list[Any], batch: int) -> float:
+    """Events per second inserting ``evs`` into a fresh database, ``batch`` rows per commit."""
+    path.unlink(missing_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute(
+        "CREATE TABLE tag_events (event_id TEXT PRIMARY KEY, reader TEXT NOT NULL, tag_uid TEXT, "
+        "kind INTEGER NOT NULL, observed_time TEXT NOT NULL, mode INTEGER NOT NULL, payload BLOB NOT NULL)"
+    )
+    rows = [
+        (
+            e.event_id,
+            e.reader,
+            e.tag_uid,
+            e.kind,
+            e.observed_time.ToJsonString(),
+            e.mode,
+            e.SerializeToString(),
+        )
+        for e in evs
+    ]
+    t0 = time.perf_counter()
+    for start in range(0, len(rows), batch):
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO tag_events VALUES (?, ?, ?, ?, ?, ?, ?)", rows[start : start + batch])
+        conn.execute("COMMIT")
+    seconds = time.perf_counter() - t0
+    conn.close()
+    return len(rows) / seconds
+
+
+async def through_center(center: Any, evs: list[Any]) -> tuple[float, int, str]:
+    """Events per second acked over ``STREAMS`` streams; (rate, rejected, first reason)."""
+    from ansim.v1 import child_safety_pb2 as cs
+    from ansim.v1 import child_safety_pb2_grpc as csg
+
+    md = center.metadata("READER_GATEWAY")
+    shares = [evs[i::STREAMS] for i in range(STREAMS)]
+    rejected = 0
+    first = ""
+
+    async def one(stub: Any, share: list[Any]) -> None:
+        nonlocal rejected, first
+
+        async def requests() -> AsyncIterator[Any]:
+            for ev in share:
+                yield cs.IngestTagEventsRequest(event=ev)
+
+        async for ack in stub.IngestTagEvents(requests(), metadata=md, timeout=600):
+            if ack.HasField("error"):
+                rejected += 1
+                first = first or str(ack.error)
+
+    channels = [center.channel() for _ in range(STREAMS)]
+    try:
+        stubs = [csg.TagEventServiceStub(ch) for ch in channels]
+        await asyncio.gather(*(one(s, events_[:5]) for s, events_ in zip(stubs, shares, strict=True)))  # warm
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(s, sh[5:]) for s, sh in zip(stubs, shares, strict=True)))
+        seconds = time.perf_counter() - t0
+    finally:
+        for ch in channels:
+            await ch.close(None)
+    return sum(len(sh) - 5 for sh in shares) / seconds, rejected, first
+
+
+def run(ctx: Context) -> list[Row]:
+    from reference_server.cli import DEMO_CENTER
+
+    n = ctx.sizes.tag_events
+    center_name = f"centers/{DEMO_CENTER}"
+    raw = ctx.workdir / "raw.sqlite"
+    with demo_center(ctx.workdir / "center") as center:
+        if not asyncio.run(serving(center, [SERVICE]))[SERVICE]:
+            return [Row("ingest.IngestTagEvents", None, "", status="pending", note=f"{SERVICE} not served")]
+        base_rates = [raw_sqlite(raw, events(center_name, n), BATCH)]
+        rate, rejected, first = asyncio.run(through_center(center, events(center_name, n)))
+        base_rates.append(raw_sqlite(raw, events(center_name, n), BATCH))
+        per_row = raw_sqlite(raw, events(center_name, min(n, 2000)), 1)
+    baseline = sum(base_rates) / len(base_rates)
+    note = f"{STREAMS} streams; raw 1 row/commit {per_row:,.0f}/s"
+    if rejected:
+        note += f"; {rejected} rejected, first {first[:120]}"
+    return [
+        Row(
+            f"ingest.IngestTagEvents ({n:,} events)",
+            rate,
+            "events/s",
+            baseline,
+            f"SQLite {BATCH}/commit",
+            Target("ratio", ">=", 0.5, "≥ 50 % of raw"),
+            note=note,
+            extra={"raw_batched_runs": base_rates, "raw_one_per_commit": per_row, "rejected": rejected},
+        )
+    ]
