@@ -25,6 +25,8 @@ _validator = protovalidate.Validator()
 def field_path(violation: Any) -> str:
     """Dotted proto-name path of a protovalidate violation (its ``proto`` form), ``[i]`` for indexes."""
     parts: list[str] = []
+    if violation.field is None:  # a message-level (CEL) rule names no field
+        return ""
     for element in violation.field.elements:
         segment = str(element.field_name)
         subscript = element.subscript

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bench import (
     bench_cameras,
     bench_conformance,
+    bench_fanout,
     bench_import,
     bench_ingest,
     bench_json,
@@ -19,6 +20,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "cameras": bench_cameras.run,  # 2, in process
     "server": bench_server.run,  # 2 over gRPC, and 9
     "ingest": bench_ingest.run,  # 3
+    "fanout": bench_fanout.run,  # 4
     "json": bench_json.run,  # 5
     "import": bench_import.run,  # 6
     "routing": bench_routing.run,  # 7

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import grpc.aio
 from ansim.v1 import safe_trip_pb2, safe_trip_pb2_grpc
 
+from ansim_sdk.errors import InvalidArgument
 from ansim_sdk.validation import validate
 from reference_server.context import ServerContext
-from reference_server.domain.retention import RetentionJob, retention_registry
+from reference_server.domain.retention import retention_registry
 from reference_server.domain.safe_trip import purge
 from reference_server.domain.safe_trip.engine import SafeTrips
 from reference_server.domain.safe_trip.scheduler import TripScheduler
@@ -21,7 +23,6 @@ from reference_server.security.caller import current_caller
 SERVICE = "ansim.v1.SafeTripService"
 #: Key of the running SafeTrips in ``ctx.domain.extra`` (tests and other areas may look it up).
 SAFE_TRIPS_PORT = "safe_trips"
-RETENTION_JOB = "retention.job"
 
 Context = grpc.aio.ServicerContext[Any, Any]
 S = safe_trip_pb2
@@ -32,7 +33,14 @@ class SafeTripServicer(safe_trip_pb2_grpc.SafeTripServiceServicer):
         self.trips = trips
 
     async def StartSafeTrip(self, request: S.StartSafeTripRequest, context: Context) -> S.SafeTrip:
-        validate(request)
+        try:
+            validate(request)
+        except InvalidArgument as error:
+            # The message-level TRIP-001 rule (arrival vs. start fix) is about expected_arrival_time.
+            violations = [
+                replace(v, field=v.field or "expected_arrival_time") for v in error.field_violations
+            ]
+            raise InvalidArgument(violations) from None
         return await self.trips.start(current_caller(), request)
 
     async def GetSafeTrip(self, request: S.GetSafeTripRequest, context: Context) -> S.SafeTrip:
@@ -69,17 +77,6 @@ class SafeTripServicer(safe_trip_pb2_grpc.SafeTripServiceServicer):
             yield event
 
 
-def ensure_retention_job(ctx: ServerContext) -> RetentionJob:
-    """Start the center's retention job once (whichever of its users registers first)."""
-    found = ctx.domain.extra.get(RETENTION_JOB)
-    if isinstance(found, RetentionJob):
-        return found
-    job = RetentionJob(retention_registry(ctx), ctx.store, ctx.clock)
-    ctx.domain.extra[RETENTION_JOB] = job
-    job.start()
-    return job
-
-
 def register(ctx: ServerContext, server: grpc.aio.Server) -> Sequence[str]:
     trips = SafeTrips(
         ctx, TripTimerConfig.from_settings(ctx.settings.timers, demo=ctx.demo_issuer is not None)
@@ -92,6 +89,8 @@ def register(ctx: ServerContext, server: grpc.aio.Server) -> Sequence[str]:
     scheduler = TripScheduler(trips)
     ctx.domain.extra["safe_trips.scheduler"] = scheduler
     scheduler.start()
-    ensure_retention_job(ctx)
+    background = getattr(ctx, "background", None)
+    if isinstance(background, list) and scheduler.task is not None:
+        background.append(scheduler.task)  # cancelled at shutdown before the store closes
     safe_trip_pb2_grpc.add_SafeTripServiceServicer_to_server(SafeTripServicer(trips), server)
     return [SERVICE]

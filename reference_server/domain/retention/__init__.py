@@ -20,6 +20,7 @@ where ``async def purge_sightings(tx, cutoff: datetime) -> int`` deletes the row
 from reference_server.domain.retention.job import RetentionJob
 from reference_server.domain.retention.registry import (
     DATA_CLASSES,
+    RETENTION_JOB,
     RETENTION_PORT,
     PurgeFunction,
     RetentionRegistry,
@@ -28,6 +29,7 @@ from reference_server.domain.retention.registry import (
 
 __all__ = [
     "DATA_CLASSES",
+    "RETENTION_JOB",
     "RETENTION_PORT",
     "PurgeFunction",
     "RetentionJob",

@@ -78,6 +78,10 @@ class RetentionJob:
                 return
             await self.clock.sleep(self.interval().total_seconds())
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        return self._task
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="ansim-retention")

@@ -8,16 +8,18 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from reference_server.config import RetentionSettings
-from reference_server.store.interface import Transaction
+from reference_server.store.sqlite import SqliteTransaction
 
 if TYPE_CHECKING:
     from reference_server.context import ServerContext
 
 #: Key of the registry in ``ctx.domain.extra``.
 RETENTION_PORT = "retention"
+#: Key of the running :class:`~reference_server.domain.retention.job.RetentionJob`.
+RETENTION_JOB = "retention.job"
 
 #: ``purge(tx, cutoff) -> count``: delete the data of the class older than ``cutoff`` in ``tx``.
-PurgeFunction = Callable[[Transaction, datetime], Awaitable[int]]
+PurgeFunction = Callable[[SqliteTransaction, datetime], Awaitable[int]]
 
 #: The data classes of spec §4.2 → the RetentionSettings field holding their period.
 #: ``test_location_traces`` is the separate period of TEST-mode fixes [PRV-015].
@@ -79,11 +81,24 @@ class RetentionRegistry:
 
 
 def retention_registry(ctx: ServerContext) -> RetentionRegistry:
-    """The center's registry, installed on ``ctx.domain.extra`` on first use."""
+    """The center's registry, installed on ``ctx.domain.extra`` on first use; that first use also
+    starts the retention job (plugins register inside the running event loop)."""
     found = ctx.domain.extra.get(RETENTION_PORT)
     if isinstance(found, RetentionRegistry):
         return found
     test_default = timedelta(seconds=5) if ctx.demo_issuer is not None else None
     registry = RetentionRegistry(ctx.settings.retention, test_default=test_default)
     ctx.domain.extra[RETENTION_PORT] = registry
+    from reference_server.domain.retention.job import RetentionJob
+
+    job = RetentionJob(registry, ctx.store, ctx.clock)
+    ctx.domain.extra[RETENTION_JOB] = job
+    try:
+        job.start()
+    except RuntimeError:  # no running loop (offline use): the caller runs job.run_once() itself
+        pass
+    else:
+        background = getattr(ctx, "background", None)
+        if isinstance(background, list) and job.task is not None:
+            background.append(job.task)  # cancelled at shutdown before the store closes
     return registry

@@ -35,6 +35,10 @@ class TripScheduler:
                 log.exception("safe-trip scheduler pass failed")
             await self.trips.ctx.clock.sleep(self.tick_s)
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        return self._task
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="ansim-safe-trip")
