@@ -12,9 +12,10 @@ from ansim.v1 import child_safety_pb2_grpc, guardian_pb2_grpc
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
-from ansim_sdk.validation import validate, violations_of
+from ansim_sdk.validation import violations_of
 from reference_server.context import ServerContext
 from reference_server.domain.child_safety.area import ChildSafetyArea, build
+from reference_server.domain.child_safety.common import check_request
 from reference_server.security.caller import current_caller
 from reference_server.store.idempotency import idempotent
 
@@ -31,7 +32,7 @@ class ChildSafetyServicer(child_safety_pb2_grpc.ChildSafetyServiceServicer):
     # --- generic verbs ------------------------------------------------------------------------------
 
     async def _create(self, method: str, collection: str, request: Any, resource: R, resource_id: str) -> R:
-        validate(request)
+        check_request(request)
         return await idempotent(
             self.store,
             current_caller().key,
@@ -61,7 +62,7 @@ class ChildSafetyServicer(child_safety_pb2_grpc.ChildSafetyServiceServicer):
         )
 
     async def _delete(self, method: str, collection: str, request: Any) -> empty_pb2.Empty:
-        validate(request)
+        check_request(request)
 
         async def action(tx: Any) -> empty_pb2.Empty:
             await self.registry.delete(tx, collection, request.name)
@@ -78,14 +79,14 @@ class ChildSafetyServicer(child_safety_pb2_grpc.ChildSafetyServiceServicer):
         )
 
     async def _get(self, request: Any, cls: type[R]) -> R:
-        validate(request)
+        check_request(request)
         return await self.registry.get(self.store, current_caller(), request.name, cls)
 
     async def _list(
         self, request: Message, collection: str, cls: type[R], keep: Any = None
     ) -> tuple[list[R], str]:
-        validate(request)
-        return await self.registry.list(self.store, current_caller(), collection, cls, request, keep)
+        check_request(request)
+        return await self.registry.list_page(self.store, current_caller(), collection, cls, request, keep)
 
     # --- wards --------------------------------------------------------------------------------------
 

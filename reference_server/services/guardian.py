@@ -10,9 +10,8 @@ from ansim.v1 import error_pb2, guardian_pb2_grpc
 from ansim.v1 import guardian_pb2 as gd
 
 from ansim_sdk.errors import AnsimError
-from ansim_sdk.validation import validate
 from reference_server.domain.child_safety.area import ChildSafetyArea
-from reference_server.domain.child_safety.common import parse
+from reference_server.domain.child_safety.common import check_request, parse
 from reference_server.domain.child_safety.notifications import stream_scope
 from reference_server.domain.child_safety.paging import page_size
 from reference_server.events.publisher import Event
@@ -32,7 +31,7 @@ class GuardianServicer(guardian_pb2_grpc.GuardianServiceServicer):
     async def StreamNotifications(
         self, request: gd.StreamNotificationsRequest, context: object
     ) -> AsyncIterator[gd.StreamNotificationsResponse]:
-        validate(request)
+        check_request(request)
         self.notifier.check_owner(current_caller(), request.parent)
         scope = stream_scope(request.parent)
         cursor = request.resume_cursor or await self._replay(request.parent)
@@ -64,13 +63,13 @@ class GuardianServicer(guardian_pb2_grpc.GuardianServiceServicer):
         return self.ctx.publisher.cursor(scope, before)
 
     async def GetNotification(self, request: gd.GetNotificationRequest, context: object) -> gd.Notification:
-        validate(request)
+        check_request(request)
         return await self.notifier.get(self.ctx.store, current_caller(), request.name)
 
     async def ListNotifications(
         self, request: gd.ListNotificationsRequest, context: object
     ) -> gd.ListNotificationsResponse:
-        validate(request)
+        check_request(request)
         caller = current_caller()
         self.notifier.check_owner(caller, request.parent)
         scope_request = gd.ListNotificationsRequest()
@@ -102,7 +101,7 @@ class GuardianServicer(guardian_pb2_grpc.GuardianServiceServicer):
     async def AcknowledgeNotification(
         self, request: gd.AcknowledgeNotificationRequest, context: object
     ) -> gd.Notification:
-        validate(request)
+        check_request(request)
         caller = current_caller()
         digest = request_hash(request)
         async with self.ctx.store.transaction() as tx:
@@ -122,11 +121,11 @@ class GuardianServicer(guardian_pb2_grpc.GuardianServiceServicer):
         )
 
     async def GetWardLocation(self, request: gd.GetWardLocationRequest, context: object) -> gd.WardLocation:
-        validate(request)
+        check_request(request)
         return await self.area.locations.get_location(current_caller(), request)
 
     async def ListWardTrack(
         self, request: gd.ListWardTrackRequest, context: object
     ) -> gd.ListWardTrackResponse:
-        validate(request)
+        check_request(request)
         return await self.area.locations.list_track(current_caller(), request)

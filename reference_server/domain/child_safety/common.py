@@ -72,3 +72,44 @@ def not_found(what: str) -> AnsimError:
 
 def not_owner(message: str) -> AnsimError:
     return AnsimError(error_pb2.ERROR_REASON_NOT_OWNER, message)
+
+
+#: Message-level (CEL) rules of the child-safety messages → the field they are about, so that each
+#: violation names a field [ERR-003] (e.g. ``ward`` + CHD-002 → ``ward.display_name``).
+_CEL_FIELDS = {
+    "CHD-002": "display_name",
+    "CHD-005": "uid",
+    "CHD-007": "zone",
+    "GRD-017": "end_time",
+}
+
+
+def _refined_field(v: FieldViolation) -> str:
+    path = v.field
+    leaf = path.rsplit(".", 1)[-1]
+    if v.requirement == "CHD-004":
+        extra = "guardians" if leaf.startswith("ward") else "school_contacts"
+    elif v.requirement == "CHD-008":
+        extra = "end_local_time" if "active_windows[" in leaf else "kind"
+    elif v.requirement == "CHD-009":
+        extra = "update_mask"
+        path = ""
+    else:
+        extra = _CEL_FIELDS.get(v.requirement, "")
+    if not extra or (path and not (leaf.startswith(("ward", "tag", "reader", "zone")) or "[" in leaf)):
+        return path
+    return f"{path}.{extra}" if path else extra
+
+
+def refine(violations: list[FieldViolation]) -> list[FieldViolation]:
+    """Name a field for every violation of a message-level rule [ERR-003]."""
+    return [FieldViolation(_refined_field(v), v.description, v.requirement) for v in violations]
+
+
+def check_request(message: Message) -> None:
+    """Validate ``message`` once (as ``ansim_sdk.validation.validate``) with refined field paths."""
+    from ansim_sdk.validation import violations_of
+
+    found = refine(violations_of(message))
+    if found:
+        raise InvalidArgument(found)

@@ -8,10 +8,12 @@ as they are. The school zone's contact ``guardians/demo-teacher`` gets escalated
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from ansim.v1 import child_safety_pb2 as cs
 from ansim.v1 import common_pb2
 from google.protobuf import duration_pb2
-from google.type import dayofweek_pb2
+from google.type import dayofweek_pb2  # type: ignore[import-untyped]
 
 from reference_server.context import ServerContext
 from reference_server.domain.child_safety.area import ChildSafetyArea
@@ -182,4 +184,4 @@ async def seed_demo(ctx: ServerContext, area: ChildSafetyArea) -> None:
         for collection, resource_id, resource in _resources(center):
             name = f"{center}/{collection}/{resource_id}"
             if await tx.fetchone("SELECT 1 FROM cs_resources WHERE name = ?", (name,)) is None:
-                await area.registry.create(tx, collection, center, resource_id, resource)
+                await area.registry.create(tx, collection, center, resource_id, cast(Any, resource))

@@ -308,7 +308,8 @@ async def _seen_at_zone(tx: Transaction, ward: str, zone: str, today: datetime, 
         return False
     marks = ",".join("?" for _ in readers)
     row = await tx.fetchone(
-        f"SELECT 1 FROM cs_sightings WHERE ward = ? AND reader IN ({marks}) AND observed >= ? AND observed <= ?",
+        f"SELECT 1 FROM cs_sightings WHERE ward = ? AND reader IN "
+        f"({marks}) AND observed >= ? AND observed <= ?",
         (ward, *readers, to_rfc3339(start), to_rfc3339(until)),
     )
     return row is not None

@@ -55,6 +55,20 @@ def rejected(event_id: str, error: AnsimError) -> cs.TagEventAck:
     return ack(event_id, cs.TAG_EVENT_ACK_STATUS_REJECTED, error)
 
 
+def _event_field(event: cs.TagEvent, v: FieldViolation) -> FieldViolation:
+    """Name the field a broken TAG-007 kind/details rule is about [ERR-003]."""
+    if v.field or v.requirement != "TAG-007":
+        return v
+    kind = event.kind
+    if (kind in (1, 2, 3) and not event.tag_uid) or (kind == 4 and event.tag_uid):
+        field = "tag_uid"
+    elif event.HasField("sighting") != (kind == 1):
+        field = "sighting"
+    else:
+        field = "low_battery"
+    return FieldViolation(field, v.description, v.requirement)
+
+
 @dataclass
 class _Outcome:
     ack: cs.TagEventAck
@@ -73,8 +87,19 @@ class Ingest:
         self.ports = ports
 
     async def handle(self, caller: Caller, event: cs.TagEvent) -> cs.TagEventAck:
-        """Process one event and return its ack (TAG-002..TAG-010, TAG-016..TAG-019)."""
-        found = violations_of(event)
+        """Process one event and return its ack (TAG-002..TAG-010, TAG-016..TAG-019); an unexpected
+        failure rejects that event (nothing stored) instead of ending the gateway's stream."""
+        try:
+            return await self._handle(caller, event)
+        except Exception:
+            log.exception("tag event failed", extra={"event_id": event.event_id})
+            error = AnsimError(
+                error_pb2.ERROR_REASON_INTERNAL, "internal error; nothing was stored, resend it"
+            )
+            return rejected(event.event_id, error)
+
+    async def _handle(self, caller: Caller, event: cs.TagEvent) -> cs.TagEventAck:
+        found = [_event_field(event, v) for v in violations_of(event)]
         if found:
             return rejected(event.event_id, InvalidArgument(found))
         received = self.clock.now()

@@ -83,7 +83,8 @@ class WardLocations:
     async def get_location(self, caller: Caller, request: gd.GetWardLocationRequest) -> gd.WardLocation:
         await self._audited(caller, "GetWardLocation", request.ward, request.related_emergency)
         row = await self.store.fetchone(
-            "SELECT * FROM cs_sightings WHERE ward = ? AND observed >= ? ORDER BY observed DESC, id DESC LIMIT 1",
+            "SELECT * FROM cs_sightings WHERE ward = ? AND observed >= "
+            "? ORDER BY observed DESC, id DESC LIMIT 1",
             (request.ward, self._cutoff()),
         )
         out = gd.WardLocation(ward=request.ward)

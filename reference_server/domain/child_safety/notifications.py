@@ -43,12 +43,12 @@ SEVERITY: dict[int, int] = {
     D.DERIVED_EVENT_KIND_BELL: gd.NOTIFICATION_SEVERITY_EMERGENCY,
 }
 #: The top rung per severity (§15.3, GRD-004).
-TOP = {
+TOP: dict[int, int] = {
     gd.NOTIFICATION_SEVERITY_INFO: gd.ESCALATION_LEVEL_GUARDIAN,
     gd.NOTIFICATION_SEVERITY_WARNING: gd.ESCALATION_LEVEL_CENTER,
     gd.NOTIFICATION_SEVERITY_EMERGENCY: gd.ESCALATION_LEVEL_POLICE_112,
 }
-SUMMARY = {
+SUMMARY: dict[int, str] = {
     D.DERIVED_EVENT_KIND_ARRIVED_SCHOOL: "학교 도착",
     D.DERIVED_EVENT_KIND_LEFT_SCHOOL: "학교 하교",
     D.DERIVED_EVENT_KIND_HOME_IN: "집 도착",
@@ -159,7 +159,7 @@ class Notifier:
             template.location.CopyFrom(d.location)
         name = d.ward.display_name if d.ward is not None else d.zone_display_name
         template.summary = f"{name}: {SUMMARY[d.kind]}".strip(": ")[:200]
-        level = gd.ESCALATION_LEVEL_GUARDIAN
+        level: int = gd.ESCALATION_LEVEL_GUARDIAN
         recipients = await self._recipients(tx, level, template, d.bell_contacts)
         while not recipients and level < TOP[severity]:
             level = await self._next_level(tx, level, template) if d.ward is not None else level + 1
@@ -175,7 +175,8 @@ class Notifier:
         template.create_time.CopyFrom(to_ts(tx.now))
         template.update_time.CopyFrom(to_ts(tx.now))
         await tx.execute(
-            "INSERT INTO cs_alerts (derived_event_id, severity, level, ack_deadline, mode) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO cs_alerts (derived_event_id, severity, level, "
+            "ack_deadline, mode) VALUES (?, ?, ?, ?, ?)",
             (d.id, severity, level, to_rfc3339(deadline) if deadline else None, d.mode),
         )
         copies = []
@@ -343,7 +344,7 @@ class Notifier:
             a.subject.id == subject.id and a.party_level == party for a in copy.late_acknowledgements
         )
         if not already and len(copy.late_acknowledgements) < MAX_LATE_ACKS:
-            late = gd.Acknowledgement(subject=subject, party_level=party, note=note)  # type: ignore[arg-type]
+            late = gd.Acknowledgement(subject=subject, party_level=party, note=note)
             late.acknowledge_time.CopyFrom(to_ts(tx.now))
 
             def add_late(c: gd.Notification) -> None:

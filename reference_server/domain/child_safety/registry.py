@@ -10,7 +10,6 @@ from typing import Any, TypeVar, cast
 from ansim.v1 import child_safety_pb2 as cs
 from ansim.v1 import common_pb2, error_pb2
 from google.protobuf import duration_pb2, field_mask_pb2
-from google.protobuf.message import Message
 
 from ansim_sdk.errors import AnsimError, FieldViolation, InvalidArgument
 from ansim_sdk.validation import violations_of
@@ -21,6 +20,7 @@ from reference_server.domain.child_safety.common import (
     center_of,
     not_found,
     not_owner,
+    refine,
     to_ts,
 )
 from reference_server.domain.child_safety.paging import PageTokens, page_size
@@ -64,6 +64,10 @@ def effective_zone(zone: cs.Zone) -> cs.Zone:
     if not h.HasField("exit_absence"):
         h.exit_absence.CopyFrom(duration_pb2.Duration(seconds=DEFAULT_EXIT_ABSENCE_S))
     return out
+
+
+def _effective(resource: Any) -> Any:
+    return effective_zone(resource) if isinstance(resource, cs.Zone) else resource
 
 
 def _prefixed(violations: Sequence[FieldViolation], prefix: str) -> list[FieldViolation]:
@@ -116,15 +120,15 @@ class Registry:
             raise not_found(name)
         if not await self.visible(q, caller, found):
             raise not_owner(f"{name} is not yours to read")
-        return cast(R, effective_zone(found)) if isinstance(found, cs.Zone) else found
+        return cast(R, _effective(found))
 
-    async def list(
+    async def list_page(
         self,
         q: Queryable,
         caller: Caller,
         collection: str,
         cls: type[R],
-        request: Message,
+        request: Any,
         keep: Any = None,
     ) -> tuple[list[R], str]:
         """One page of ``collection`` that ``caller`` may see and ``keep(resource)`` accepts."""
@@ -133,8 +137,8 @@ class Registry:
             raise not_found(parent)
         scope_request = type(request)()
         scope_request.CopyFrom(request)
-        scope_request.ClearField("page_token")  # type: ignore[arg-type]
-        scope_request.ClearField("page_size")  # type: ignore[arg-type]
+        scope_request.ClearField("page_token")
+        scope_request.ClearField("page_size")
         scope = f"{collection}|{caller.key}|" + scope_request.SerializeToString(deterministic=True).hex()
         after = self.pages.read(scope, cast(str, request.page_token))
         size = page_size(cast(int, request.page_size))
@@ -148,7 +152,7 @@ class Registry:
             if len(out) == size:
                 more = True
                 break
-            out.append(cast(R, effective_zone(item)) if isinstance(item, cs.Zone) else item)
+            out.append(cast(R, _effective(item)))
         token = self.pages.issue(scope, out[-1].name) if more and out else ""
         return out, token
 
@@ -248,7 +252,7 @@ class Registry:
         stored.create_time.CopyFrom(to_ts(tx.now))
         stored.update_time.CopyFrom(to_ts(tx.now))
         await repository.save(tx, name, stored)
-        return cast(R, effective_zone(stored)) if isinstance(stored, cs.Zone) else stored
+        return cast(R, _effective(stored))
 
     async def update(
         self,
@@ -290,13 +294,13 @@ class Registry:
             )
         found = violations_of(merged)
         if found:
-            raise InvalidArgument(_prefixed(found, prefix))
+            raise InvalidArgument(refine(_prefixed(found, prefix)))
         await self.check_references(tx, collection, merged)
         if isinstance(merged, cs.Tag):
             await self._check_uid(tx, merged)
         merged.update_time.CopyFrom(to_ts(tx.now))
         await repository.save(tx, merged.name, merged)
-        return cast(R, effective_zone(merged)) if isinstance(merged, cs.Zone) else merged
+        return cast(R, _effective(merged))
 
     async def delete(self, tx: Transaction, collection: str, name: str) -> None:
         cls = repository.COLLECTION_TYPES[collection]
@@ -341,5 +345,5 @@ def _path_exists(descriptor: Any, path: str) -> bool:
         if descriptor is None or part not in descriptor.fields_by_name:
             return False
         field = descriptor.fields_by_name[part]
-        descriptor = field.message_type if field.label != field.LABEL_REPEATED else None
+        descriptor = None if field.is_repeated else field.message_type
     return True
