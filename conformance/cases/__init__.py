@@ -13,5 +13,6 @@ def load_cases() -> Registry:
     from conformance.cases import child_safety  # noqa: F401
     from conformance.cases import generic  # noqa: F401
     from conformance.cases import guardian  # noqa: F401
+    from conformance.cases import safe_trip  # noqa: F401
 
     return registry
