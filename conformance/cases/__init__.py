@@ -10,9 +10,11 @@ from conformance.registry import Registry, registry
 
 def load_cases() -> Registry:
     """Import every case module (registering its cases) and return the suite's registry."""
+    from conformance.cases import cameras  # noqa: F401
     from conformance.cases import child_safety  # noqa: F401
     from conformance.cases import generic  # noqa: F401
     from conformance.cases import guardian  # noqa: F401
     from conformance.cases import safe_trip  # noqa: F401
+    from conformance.cases import video  # noqa: F401
 
     return registry

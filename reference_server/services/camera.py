@@ -30,6 +30,8 @@ from reference_server.domain.cameras.page_tokens import PageTokens
 from reference_server.domain.cameras.queries import CameraQueries
 from reference_server.domain.video import tokens
 from reference_server.domain.video.grants import VideoGrants
+from reference_server.domain.retention import retention_registry
+from reference_server.domain.video.purge import purge_access_records, purge_grants
 from reference_server.domain.video.record_queries import AccessRecordQueries
 from reference_server.security.caller import current_caller
 
@@ -162,10 +164,14 @@ def register(ctx: ServerContext, server: grpc.aio.Server) -> Sequence[str]:
     ctx.domain.cameras = inventory
     ctx.domain.video = grants
     ctx.domain.extra["camera_inventory"] = inventory
-    task = asyncio.get_running_loop().create_task(
-        housekeep(ctx, inventory, grants), name="ansim-camera-housekeeping"
+    ctx.background.append(
+        asyncio.get_running_loop().create_task(
+            housekeep(ctx, inventory, grants), name="ansim-camera-housekeeping"
+        )
     )
-    ctx.domain.extra["camera_housekeeping"] = task
+    registry = retention_registry(ctx)
+    registry.register_purge("grants", purge_grants)
+    registry.register_purge("access_records", purge_access_records)
     log.info("camera inventory loaded", extra={"searchable": len(inventory)})
     return [SERVICE]
 
