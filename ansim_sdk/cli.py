@@ -10,6 +10,7 @@ line at the bottom of this file (no dynamic discovery: the command list is expli
 
     # here
     import reference_server.cli  # noqa: E402, F401
+import reference_server.demo.cli  # noqa: E402, F401
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ def main() -> None:
 # --- command registry: one import line per component (keep sorted) -----------------------------
 import ansim_sdk.cli_validate  # noqa: E402, F401
 import conformance.cli  # noqa: E402, F401
-import reference_server.audit_cli  # noqa: E402, F401
-import reference_server.cameras.cli  # noqa: E402, F401
-import reference_server.cli  # noqa: E402, F401
+import reference_server.audit_cli  # noqa: E402
+import reference_server.cameras.cli  # noqa: E402
+import reference_server.cli  # noqa: E402
+import reference_server.demo.cli  # noqa: E402, F401
 
 if __name__ == "__main__":
     main()

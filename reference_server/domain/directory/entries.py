@@ -214,7 +214,7 @@ def _merge(
             raise InvalidArgument([FieldViolation("update_mask", f"{path!r} may not be updated", "DIR-005")])
         target.ClearField(path)
         field: Any = given.DESCRIPTOR.fields_by_name[path]
-        if field.label == field.LABEL_REPEATED:
+        if field.is_repeated:
             getattr(target, path).extend(getattr(source, path))
         elif field.message_type is not None:
             if source.HasField(path):

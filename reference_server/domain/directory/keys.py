@@ -48,6 +48,7 @@ class KeyRing:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._current: SigningKey | None = None
 
     async def _all(self) -> list[SigningKey]:
         rows = await self._store.fetchall("SELECT * FROM directory_keys ORDER BY not_before")
@@ -86,10 +87,14 @@ class KeyRing:
 
     async def signing_key(self, now: datetime) -> SigningKey:
         """The key to sign with at ``now``: valid now, the most recent such key."""
+        cached = self._current
+        if cached is not None and cached.not_before <= now <= cached.not_after - ROTATE_BEFORE:
+            return cached
         await self.ensure(now)
         usable = [k for k in await self._all() if k.not_before <= now <= k.not_after]
         if not usable:
             raise RuntimeError("no directory signing key is valid now")
+        self._current = usable[-1]
         return usable[-1]
 
     async def listed(self, now: datetime) -> list[SigningKey]:

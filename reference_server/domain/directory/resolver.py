@@ -75,6 +75,9 @@ class Resolver:
         if cached is not None and cached.revision == revision:
             return cached
         async with self._lock:
+            cached = self._cache.get(service)
+            if cached is not None and cached.revision == revision:
+                return cached
             profile = SERVICE_PROFILES[service]
             entries = {e.name: e for e in await self._registry.active() if profile in e.supported_profiles}
             areas = [(name, area_geometry(e.service_area)) for name, e in entries.items()]

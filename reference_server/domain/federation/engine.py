@@ -159,7 +159,8 @@ class Federation:
             count = await self.registry.reload(self.directory.list_since, full=full)
             if full:
                 self._last_full_reload = time.monotonic()
-            log.info("registry reloaded", extra={"event": "registry", "entries": count, "full": full})
+            if count or full:
+                log.info("registry reloaded", extra={"event": "registry", "entries": count, "full": full})
         except Exception as error:
             log.warning("registry reload failed; keeping the last registry: %s", type(error).__name__)
 
