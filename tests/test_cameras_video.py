@@ -164,7 +164,8 @@ async def nearest_camera(calls: Calls, radius: float = 200) -> camera_pb2.Camera
             limit=1,
         ),
     )
-    return found.results[0].camera
+    camera: camera_pb2.Camera = found.results[0].camera
+    return camera
 
 
 async def test_grant_tokens_verify_offline_and_views_differ(center: CenterProcess, calls: Calls) -> None:
