@@ -1471,3 +1471,46 @@ async def submit_retry(ctx: CaseContext) -> None:
         fresh.acks[0].status == DUPLICATE,
         f"the same event under a new request_id must be DUPLICATE, got {fresh.acks[0]}",
     )
+
+
+@case(
+    "TC_CHD_017_SRV",
+    title="A zone without polygon or circle, a circle of radius 0, a 9-digit legal_dong_code: INVALID_FIELD",
+    requirements=["LOC-007", "LOC-008"],
+    profile=PROFILE,
+    kind="negative",
+)
+async def area_and_address(ctx: CaseContext) -> None:
+    world = await build_world(ctx)
+    registry = world.registry()
+    for area in (common_pb2.Area(), circle(world.lat, world.lon, 0)):
+        zone = cs.Zone(kind=cs.ZONE_KIND_HOME, display_name="집", area=area)
+        await expect_error(
+            registry.CreateZone(
+                cs.CreateZoneRequest(
+                    parent=world.center, zone=zone, zone_id=new_id(ctx, "z"), request_id=ctx.request_id()
+                )
+            ),
+            code=INVALID,
+            reason="INVALID_FIELD",
+            what=f"CreateZone with area {area}",
+        )
+    reader = cs.Reader(
+        kind=cs.READER_KIND_STREET,
+        location=point(world.lat, world.lon),
+        address=common_pb2.CivicAddress(
+            road_address="서울특별시 종로구 율곡로 1", legal_dong_code="111101010"
+        ),
+        gateway=gateway_subject(ctx),
+        active=True,
+    )
+    await expect_error(
+        registry.CreateReader(
+            cs.CreateReaderRequest(
+                parent=world.center, reader=reader, reader_id=new_id(ctx, "r"), request_id=ctx.request_id()
+            )
+        ),
+        code=INVALID,
+        reason="INVALID_FIELD",
+        field="reader.address.legal_dong_code",
+    )
