@@ -38,6 +38,10 @@ from reference_server.services import safe_trip as _safe_trip  # noqa: E402
 
 SERVICE_PLUGINS.append(_safe_trip.register)
 
+from reference_server.services import statistics as _statistics  # noqa: E402
+
+SERVICE_PLUGINS.append(_statistics.register)
+
 #: What ``ansim serve --role directory`` runs instead of SERVICE_PLUGINS: the national directory.
 from reference_server.services import directory as _directory  # noqa: E402
 

@@ -15,6 +15,7 @@ def load_cases() -> Registry:
     from conformance.cases import generic  # noqa: F401
     from conformance.cases import guardian  # noqa: F401
     from conformance.cases import safe_trip  # noqa: F401
+    from conformance.cases import statistics  # noqa: F401
     from conformance.cases import video  # noqa: F401
 
     return registry
