@@ -115,7 +115,11 @@ class EmergencyServicer(emergency_pb2_grpc.EmergencyServiceServicer):
     async def UpdateEmergencyState(
         self, request: E.UpdateEmergencyStateRequest, context: Context
     ) -> E.Emergency:
-        validate(request)
+        problems = violations_of(request)
+        if problems:  # the note rule is message-level (no field): name the field it is about [ERR-003]
+            raise InvalidArgument(
+                [FieldViolation("note", v.description, v.requirement) if not v.field else v for v in problems]
+            )
         caller = current_caller()
         return await idempotent(
             self.store,
