@@ -118,3 +118,21 @@ async def test_running_center_serves_and_picks_up_imports(center: CenterProcess,
                 break
             await asyncio.sleep(0.25)
         assert [r.camera.name for r in found.results] == ["centers/demo/cameras/new-1"]
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_demo_inventory_has_the_spec_example(center: CenterProcess) -> None:
+    """The demo seed holds the example rows of spec §12.2 at the distances the spec gives."""
+    async with center.channel() as channel:
+        found = await camera_pb2_grpc.CameraServiceStub(channel).SearchNearbyCameras(
+            camera_pb2.SearchNearbyCamerasRequest(
+                parent="centers/demo",
+                point=common_pb2.Point(latitude=37.5862, longitude=126.9846),
+                radius_m=850,
+                limit=100,
+            ),
+            metadata=center.metadata("CENTER_OPERATOR"),
+        )
+    distances = {r.camera.management_number: r.distance_m for r in found.results}
+    assert abs(distances["202630000000800463"] - 185.4) < 0.1
+    assert abs(distances["202630000000800471"] - 839.6) < 0.1
