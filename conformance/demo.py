@@ -65,6 +65,8 @@ def demo_declaration(
             "center": center,
             "agencies": {"POLICE_112": "agencies/seoul-112", "FIRE_119": "agencies/seoul-119"},
             "camera_location": {"latitude": camera_location[0], "longitude": camera_location[1]},
+            # The demo center trusts the demo PKI's PEER_CENTER certificate as this peer (federation).
+            **({"peer_center": "centers/demo-peer"} if "federation" in profiles else {}),
         },
         "test_retention_seconds": 5,
     }
