@@ -24,7 +24,9 @@ METRE_LON = 1 / (111_320 * 0.7934)  # degrees of longitude per metre at this lat
 
 
 def at(
-    east_m: float, radius_m: float = 0.0, method: int = common_pb2.POSITIONING_METHOD_GNSS
+    east_m: float,
+    radius_m: float = 0.0,
+    method: common_pb2.PositioningMethod.ValueType = common_pb2.POSITIONING_METHOD_GNSS,
 ) -> common_pb2.Location:
     return common_pb2.Location(
         latitude=LAT + 0.005, longitude=LON + east_m * METRE_LON, radius_m=radius_m, method=method
