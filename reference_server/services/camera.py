@@ -28,9 +28,9 @@ from reference_server.context import ServerContext
 from reference_server.domain.cameras.inventory import POLL_INTERVAL_S, CameraInventory
 from reference_server.domain.cameras.page_tokens import PageTokens
 from reference_server.domain.cameras.queries import CameraQueries
+from reference_server.domain.retention import retention_registry
 from reference_server.domain.video import tokens
 from reference_server.domain.video.grants import VideoGrants
-from reference_server.domain.retention import retention_registry
 from reference_server.domain.video.purge import purge_access_records, purge_grants
 from reference_server.domain.video.record_queries import AccessRecordQueries
 from reference_server.security.caller import current_caller
