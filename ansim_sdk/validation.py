@@ -13,6 +13,8 @@ import re
 from typing import Any
 
 import protovalidate
+from buf.validate import validate_pb2
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from ansim_sdk.errors import FieldViolation, InvalidArgument
@@ -37,20 +39,51 @@ def field_path(violation: Any) -> str:
     return ".".join(parts)
 
 
+_THIS_FIELD = re.compile(r"\bthis\.([a-z_][a-z0-9_]*)")
+
+
+def message_rule_field(root: Descriptor, path: str, rule_id: str) -> str:
+    """For a violation of a message-level CEL rule, the path of the first field its expression
+    reads (``this.<field>``), so that every field violation names a field (ERR-003).
+
+    ``path`` is the violation's own path (empty at the top level, or the field holding the nested
+    message); returns ``path`` unchanged for field-level rules or when no field can be found.
+    """
+    desc: Descriptor | None = root
+    for segment in filter(None, path.split(".")):
+        field = desc.fields_by_name.get(segment.split("[", 1)[0]) if desc else None
+        desc = field.message_type if field is not None else None
+    if desc is None or not rule_id:
+        return path
+    rules = desc.GetOptions().Extensions[validate_pb2.message]
+    for rule in rules.cel:
+        if rule.id == rule_id:
+            found = _THIS_FIELD.search(rule.expression)
+            if found and found.group(1) in desc.fields_by_name:
+                return f"{path}.{found.group(1)}" if path else found.group(1)
+    return path
+
+
 def requirement_of(rule_id: str) -> str:
     """The requirement id a rule id names, or ``""`` for built-in rules like ``double.gte_lte``."""
     return rule_id if REQUIREMENT_ID.match(rule_id) else ""
 
 
-def to_field_violations(violations: list[protovalidate.Violation]) -> list[FieldViolation]:
-    """Convert protovalidate violations to field violations, keeping their order."""
+def to_field_violations(
+    violations: list[protovalidate.Violation], root: Descriptor | None = None
+) -> list[FieldViolation]:
+    """Convert protovalidate violations to field violations, keeping their order. With the
+    validated message's descriptor as ``root``, message-level rules name their first field."""
     result: list[FieldViolation] = []
     for v in violations:
         proto = v.proto
         rule_id = str(proto.rule_id)
+        path = field_path(proto)
+        if root is not None:
+            path = message_rule_field(root, path, rule_id)
         result.append(
             FieldViolation(
-                field=field_path(proto),
+                field=path,
                 description=f"{rule_id}: {proto.message}" if rule_id else str(proto.message),
                 requirement=requirement_of(rule_id),
             )
@@ -60,7 +93,8 @@ def to_field_violations(violations: list[protovalidate.Violation]) -> list[Field
 
 def violations_of(message: Message) -> list[FieldViolation]:
     """All field violations of ``message`` (empty when it is valid)."""
-    return to_field_violations(_validator.collect_violations(message))
+    descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
+    return to_field_violations(_validator.collect_violations(message), descriptor)
 
 
 def validate(message: Message) -> None:
@@ -73,4 +107,12 @@ def validate(message: Message) -> None:
         raise InvalidArgument(found)
 
 
-__all__ = ["REQUIREMENT_ID", "InvalidArgument", "field_path", "requirement_of", "validate", "violations_of"]
+__all__ = [
+    "REQUIREMENT_ID",
+    "InvalidArgument",
+    "field_path",
+    "message_rule_field",
+    "requirement_of",
+    "validate",
+    "violations_of",
+]
