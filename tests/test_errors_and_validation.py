@@ -90,7 +90,7 @@ def test_violations_have_dotted_paths_with_indexes_rule_ids_and_requirements() -
     loc = location()
     loc.ellipse.semi_major_m, loc.ellipse.semi_minor_m = 10, 20
     (violation,) = violations_of(loc)
-    assert (violation.field, violation.requirement) == ("ellipse", "LOC-005")
+    assert (violation.field, violation.requirement) == ("ellipse.semi_minor_m", "LOC-005")
     assert violation.description.startswith("LOC-005: ")
 
 
