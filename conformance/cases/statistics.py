@@ -8,6 +8,7 @@ cases check the range rules and the authorization of §18.6.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import date, timedelta
 from typing import Any
@@ -267,3 +268,82 @@ async def compare_unknown_zone(ctx: CaseContext) -> None:
         reason="INVALID_FIELD",
         field="window_days",
     )
+
+
+@case(
+    "TC_STA_008_SRV",
+    title="CompareZoneBeforeAfter of a zone registered today: no before window, an after window cut at "
+    "today, one row per kind in enum order plus the total, rates only where defined",
+    requirements=["STA-008", "STA-009", "STA-007"],
+    profile=PROFILE,
+    kind="positive",
+)
+async def compare_new_zone(ctx: CaseContext) -> None:
+    from ansim.v1 import child_safety_pb2 as cs
+    from ansim.v1 import child_safety_pb2_grpc as csg
+
+    if not ctx.has_profile("child-safety") or (
+        ctx.fixtures.child_safety is not None and ctx.fixtures.child_safety.provisioning != "api"
+    ):
+        ctx.skip(
+            "the case registers its own SAFE_ZONE through ChildSafetyService (child-safety, provisioning api)"
+        )
+        return
+    where = ctx.fixtures.service_area_location or ctx.fixtures.camera_location
+    lat, lon = (where.latitude, where.longitude) if where is not None else (37.5729, 126.9794)
+    registry: Any = ctx.stub(csg.ChildSafetyServiceStub, "CENTER_OPERATOR")
+    area = common_pb2.Area(
+        circles=[common_pb2.Area.Circle(center=common_pb2.Point(latitude=lat, longitude=lon), radius_m=150)]
+    )
+    zone = await expect_ok(
+        registry.CreateZone(
+            cs.CreateZoneRequest(
+                parent=ctx.center(),
+                zone=cs.Zone(kind=cs.ZONE_KIND_SAFE_ZONE, display_name="conformance statistics", area=area),
+                zone_id=ctx.resource_id("sz"),
+                request_id=ctx.request_id(),
+            )
+        ),
+        "CreateZone",
+    )
+
+    async def cleanup() -> None:
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            await registry.DeleteZone(cs.DeleteZoneRequest(name=zone.name, request_id=ctx.request_id()))
+
+    ctx.on_cleanup(cleanup)
+    today = date.fromisoformat(zone.create_time.ToDatetime().date().isoformat())  # UTC day of registration
+    go_live = today - timedelta(days=12)
+    answer = await expect_ok(
+        _stub(ctx, "AUDITOR").CompareZoneBeforeAfter(
+            P.CompareZoneBeforeAfterRequest(
+                zone=zone.name, go_live_date=go_live.isoformat(), window_days=30, settle_days=2
+            )
+        )
+    )
+    check(
+        answer.before_days == 0,
+        f"a zone registered after go-live has no before window, got {answer.before_days}",
+    )
+    check(
+        answer.after_start_date == (go_live + timedelta(days=2)).isoformat(),
+        "the after window starts at go_live_date plus settle_days",
+    )
+    check(
+        answer.after_days in (9, 10, 11),
+        f"the after window is cut at today (about 10 days), got {answer.after_days}",
+    )
+    check(answer.suppression_threshold == 5, "suppression_threshold must be 5")
+    check([r.kind for r in answer.rows] == KINDS, "one row per defined EmergencyKind, in enum order")
+    check(answer.total.kind == emergency_pb2.EMERGENCY_KIND_UNSPECIFIED, "the total row has kind UNSPECIFIED")
+    for row in [*answer.rows, answer.total]:
+        check(not row.HasField("before"), "no before figure without before days")
+        check(not row.HasField("before_rate_per_30_days"), "no before rate without before days")
+        check(not row.HasField("change_percent"), "no change without a before rate")
+        if row.HasField("after") and not row.after.suppressed:
+            expected = round(row.after.count * 30 / answer.after_days, 2)
+            check(
+                abs(row.after_rate_per_30_days - expected) < 0.006,
+                f"after rate must be count × 30 / after_days = {expected}",
+            )
+        published(row.after, f"after figure of kind {row.kind}")
