@@ -113,7 +113,10 @@ async def run_schedule(
         if skip_to_next and center == candidates[0]:
             continue
         if index > 0 and backoff and center == plan[index - 1][0]:
-            await sleep(backoff * rng.uniform(1 - JITTER, 1 + JITTER))
+            pause = backoff * rng.uniform(1 - JITTER, 1 + JITTER)
+            if budget_s - (time.monotonic() - start) - pause <= 0.05:
+                break
+            await sleep(pause)
         left = budget_s - (time.monotonic() - start)
         if left <= 0.05:
             break
