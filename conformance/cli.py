@@ -173,5 +173,7 @@ def check_ids_command(
     raise typer.Exit(0 if ok else 1)
 
 
+from conformance.harness import cli as _client_mode  # noqa: E402,F401  (adds --client to `run`)
+
 # Registered on import, like every component (ansim_sdk/cli.py imports this module).
 app.add_typer(conformance_app, name="conformance")
