@@ -489,3 +489,70 @@ async def list_bad_token(ctx: CaseContext) -> None:
         reason="PAGE_TOKEN_INVALID",
         details_required=False,
     )
+
+
+def _offset(lat: float, lon: float, north_m: float) -> tuple[float, float]:
+    return lat + north_m / 111_000.0, lon
+
+
+@case(
+    "TC_DIR_015_SRV",
+    title=(
+        "A candidate within the uncertainty carries the entry's endpoints, pins and agencies"
+        " and its true distance"
+    ),
+    requirements=["DIR-010", "DIR-011"],
+    profile=PROFILE,
+    kind="positive",
+)
+async def resolve_within_uncertainty(ctx: CaseContext) -> None:
+    lat, lon = _spot()
+    created = await _create(ctx, _entry(ctx, lat, lon, 500.0))
+    # 1000 m north of the circle's centre: 500 m outside its edge; an uncertainty of 800 m reaches it.
+    here = _offset(lat, lon, 1000.0)
+    response = await expect_ok(
+        _stub(ctx).ResolveCenter(
+            directory_pb2.ResolveCenterRequest(location=_location(*here, 800.0), service="sos")
+        )
+    )
+    answer = directory_pb2.ResolveCenterAnswer.FromString(response.answer)
+    ours = [c for c in answer.candidates if c.center == created.name]
+    check(bool(ours), "the test center is a candidate within the uncertainty")
+    candidate = ours[0]
+    check(candidate.match == directory_pb2.CANDIDATE_MATCH_WITHIN_UNCERTAINTY, "match is WITHIN_UNCERTAINTY")
+    check(abs(candidate.distance_m - 500.0) <= 10.0, f"distance_m {candidate.distance_m} is 500 m ± 10 m")
+    check(list(candidate.endpoints) == list(created.endpoints), "the candidate carries the entry's endpoints")
+    check(
+        list(candidate.certificates) == list(created.certificates), "the candidate carries the entry's pins"
+    )
+    check(
+        {a.agency for a in candidate.agencies} == {a.agency for a in created.agencies},
+        "the candidate carries the agencies serving the point",
+    )
+
+
+@case(
+    "TC_DIR_016_SRV",
+    title="Outside every area ResolveCenter fails OUTSIDE_SERVICE_AREA with default_center and distance_m",
+    requirements=["DIR-012"],
+    profile=PROFILE,
+    kind="negative",
+)
+async def resolve_outside(ctx: CaseContext) -> None:
+    lat, lon = _spot()
+    created = await _create(ctx, _entry(ctx, lat, lon, 500.0))
+    here = _offset(lat, lon, 3000.0)  # 2500 m beyond the test circle, uncertainty 20 m
+    error = await expect_error(
+        _stub(ctx).ResolveCenter(
+            directory_pb2.ResolveCenterRequest(location=_location(*here, 20.0), service="sos")
+        ),
+        code=grpc.StatusCode.NOT_FOUND,
+        reason="OUTSIDE_SERVICE_AREA",
+    )
+    default = error.metadata.get("default_center", "")
+    distance = error.metadata.get("distance_m", "")
+    check(default.startswith("centers/"), "ErrorInfo metadata names default_center")
+    check(distance.isdigit(), "distance_m is whole metres as a decimal string")
+    check(int(distance) <= 2500 + 25, "the default route is at most as far as the nearest known test center")
+    if default == created.name:
+        check(abs(int(distance) - 2500) <= 25, f"distance_m {distance} is 2500 m ± 1 %")
