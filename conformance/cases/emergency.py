@@ -1428,3 +1428,38 @@ async def nature_decides_agencies(ctx: CaseContext) -> None:
         {a.agency for a in got_fire.dispatched_agencies} == {fire, police},
         "a FIRE emergency was not dispatched to 119 and 112",
     )
+
+
+@case(
+    "TC_LOC_005_SRV",
+    title="A broken uncertainty ellipse or polygon is INVALID_FIELD naming the shape's field",
+    requirements=["LOC-005", "LOC-006", "LOC-001"],
+    profile=PROFILE,
+    kind="negative",
+)
+async def location_shapes(ctx: CaseContext) -> None:
+    reporter = Reporter.new(ctx)
+    ellipse = fix(ctx)
+    ellipse.ellipse.CopyFrom(
+        common_pb2.Location.Ellipse(semi_major_m=10, semi_minor_m=20, orientation_deg=180)
+    )
+    error = await expect_error(
+        reporter.stub.RaiseEmergency(reporter.request(location=ellipse)),
+        code=INVALID_ARGUMENT,
+        reason="INVALID_FIELD",
+        field="location.ellipse.orientation_deg",
+    )
+    named = {v.field for v in error.field_violations}
+    check(
+        bool(named & {"location.ellipse", "location.ellipse.semi_minor_m"}),
+        f"semi_minor_m > semi_major_m is not reported; violations name {sorted(named)} [LOC-005]",
+    )
+    lat, lon = where(ctx)
+    polygon = fix(ctx)
+    polygon.polygon.vertices.extend([common_pb2.Point(latitude=lat, longitude=lon)] * 2)
+    await expect_error(
+        reporter.stub.RaiseEmergency(reporter.request(location=polygon)),
+        code=INVALID_ARGUMENT,
+        reason="INVALID_FIELD",
+        field="location.polygon.vertices",
+    )
