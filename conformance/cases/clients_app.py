@@ -224,13 +224,18 @@ async def stream_kept_open(ctx: CaseContext) -> None:
             if request.sequence not in seen:
                 seen.add(request.sequence)
                 new.append((item.at, request.sequence, call))
+    # Receipt times jitter with the network and the harness's load: allow one second of slack over
+    # any run of fixes (a burst of several fixes at once still fails).
+    for i, (t1, _, _) in enumerate(new):
+        for j in range(i + 1, len(new)):
+            t2, seq, call = new[j]
+            checks.require(
+                ctx,
+                t2 - t1 >= (j - i) - 1.0,
+                f"new fixes {new[i][1]}..{seq} came within {t2 - t1:.2f} s (at most one fix per second)",
+                call,
+            )
     for (t1, _, _), (t2, seq, call) in itertools.pairwise(new):
-        checks.require(
-            ctx,
-            t2 - t1 >= 0.8,
-            f"new fix {seq} came {t2 - t1:.2f} s after the previous one (at most one per second)",
-            call,
-        )
         checks.require(
             ctx,
             t2 - t1 <= 10.0,

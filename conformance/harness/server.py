@@ -188,6 +188,25 @@ class HarnessCenter:
             streaming, request_deserializer=rpc.request.FromString, response_serializer=serialize
         )
 
+    def catch_all(self) -> grpc.GenericRpcHandler[Any, Any]:
+        """On the untrusted listener: record a call of any other method too, then refuse it."""
+        center = self
+
+        class CatchAll(grpc.GenericRpcHandler):  # type: ignore[type-arg]
+            def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
+                method = str(details.method)
+                service, _, name = method.strip("/").rpartition("/")
+
+                async def refuse(request: bytes, context: Context) -> bytes:
+                    call = center.rec.open(
+                        service, name, metadata_dict(context.invocation_metadata()), "untrusted"
+                    )
+                    return await center._finish(call, context, center._refuse())  # type: ignore[no-any-return]
+
+                return grpc.unary_unary_rpc_method_handler(refuse)
+
+        return CatchAll()
+
     async def _refuse(self) -> Message:
         from conformance.harness.faults import unavailable
 
@@ -227,7 +246,8 @@ class HarnessServer:
         self._servers.append(main)
         if self.untrusted_credentials is not None and self.untrusted_listen is not None:
             other = grpc.aio.server(options=options)
-            other.add_generic_rpc_handlers(self.center.untrusted().handlers())
+            untrusted = self.center.untrusted()
+            other.add_generic_rpc_handlers([*untrusted.handlers(), untrusted.catch_all()])
             self.untrusted_port = other.add_secure_port(self.untrusted_listen, self.untrusted_credentials)
             await other.start()
             self._servers.append(other)

@@ -144,7 +144,9 @@ class Agency:
     async def tls(self, step: dict[str, Any]) -> dict[str, Any]:
         async def probe(ch: grpc.aio.Channel) -> Any:
             stub = dispatch_pb2_grpc.DispatchServiceStub(ch)
-            return await stub.GetDispatch(dispatch_pb2.GetDispatchRequest(), metadata=self.md, timeout=3)
+            return await stub.AcknowledgeDispatch(
+                dispatch_pb2.AcknowledgeDispatchRequest(), metadata=self.md, timeout=3
+            )
 
         return await tls_check(self.args, step["address"], probe)
 
