@@ -10,6 +10,7 @@ echo and center in rounds so that both share the machine's noise.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -82,12 +83,15 @@ async def _measure(
     creds = grpc.ssl_channel_credentials(ca)
     metadata = (("authorization", f"Bearer {token}"),)
     total = ctx.sizes.sos_requests
-    payloads = request_bytes(f"centers/{DEMO_CENTER}", total * len(ctx.sizes.sos_concurrency) + 1000)
-    cursor = iter(payloads)
+    # every SOS is a new request (fresh request_id); the echo may reuse bytes
+    needed = sum(max(c, total // ROUNDS) * ROUNDS + 100 + c for c in ctx.sizes.sos_concurrency)
+    payloads = request_bytes(f"centers/{DEMO_CENTER}", needed)
 
     def caller(
         method: str, md: tuple[tuple[str, str], ...]
     ) -> Callable[[grpc.aio.Channel, int], Awaitable[object]]:
+        cursor = itertools.cycle(payloads)
+
         async def call(ch: grpc.aio.Channel, i: int) -> object:
             fn = ch.unary_unary(method, request_serializer=_identity, response_deserializer=_identity)
             return await fn(next(cursor), metadata=md, timeout=30)

@@ -106,7 +106,7 @@ class Sizes:
     def for_run(quick: bool) -> Sizes:
         if quick:
             return Sizes(True, 50_000, 1_000, 50_000, 300, (1, 10), 2_000, 50, 5, 3, 500)
-        return Sizes(False, 1_600_000, 10_000, 1_600_000, 3_000, (1, 50), 50_000, 1_000, 20, 10, 5_000)
+        return Sizes(False, 1_600_000, 10_000, 1_600_000, 3_000, (1, 50), 10_000, 1_000, 20, 10, 5_000)
 
 
 @dataclass
