@@ -10,7 +10,6 @@ line at the bottom of this file (no dynamic discovery: the command list is expli
 
     # here
     import reference_server.cli  # noqa: E402, F401
-import reference_server.demo.cli  # noqa: E402, F401
 """
 
 from __future__ import annotations
@@ -43,7 +42,8 @@ import conformance.cli  # noqa: E402, F401
 import reference_server.audit_cli  # noqa: E402
 import reference_server.cameras.cli  # noqa: E402
 import reference_server.cli  # noqa: E402
-import reference_server.demo.cli  # noqa: E402, F401
+import reference_server.demo.cli  # noqa: E402
+import reference_server.video_cli  # noqa: E402, F401
 
 if __name__ == "__main__":
     main()
