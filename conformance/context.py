@@ -46,6 +46,9 @@ class RunContext:
         self.declaration = declaration
         self.run_id = run_id or new_run_id()
         self.tokens = Tokens(declaration, self.run_id)
+        #: Numbers the ids of :meth:`CaseContext.resource_id` across the whole run, so that cases
+        #: running concurrently never share a resource or a subject.
+        self.ids = itertools.count(1)
         self._channels: dict[tuple[str | None, str | None, bool], grpc.aio.Channel] = {}
         self._cleanups: list[Cleanup] = []
 
@@ -101,7 +104,6 @@ class CaseContext:
         self.log: list[Exchange] = log if log is not None else []
         self.notes: list[str] = []
         self._cleanups: list[Cleanup] = []
-        self._counter = itertools.count(1)
 
     # --- the declaration ---------------------------------------------------------------------------
 
@@ -194,8 +196,9 @@ class CaseContext:
     # --- names, ids, cleanup, outcome --------------------------------------------------------------
 
     def resource_id(self, kind: str) -> str:
-        """A fresh resource id ``conformance-<run>-<kind>-<n>`` (matches ``[a-z0-9][a-z0-9-]{0,62}``)."""
-        value = f"conformance-{self.run.run_id}-{kind.lower()}-{next(self._counter)}"
+        """A resource id ``conformance-<run>-<kind>-<n>`` (matches ``[a-z0-9][a-z0-9-]{0,62}``), unique
+        in the run: ``n`` counts over every case of the run, not per case."""
+        value = f"conformance-{self.run.run_id}-{kind.lower()}-{next(self.run.ids)}"
         if len(value) > 63:
             raise ValueError(f"resource id {value!r} is longer than 63 characters; use a shorter kind")
         return value

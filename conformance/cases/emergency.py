@@ -123,7 +123,7 @@ class Reporter:
 
     @classmethod
     def new(cls, ctx: CaseContext) -> Reporter:
-        # resource ids restart per case: the case id keeps reporters of concurrent cases apart
+        # resource ids are unique in the run; the case id makes the reporter readable in logs
         subject = f"users/{ctx.resource_id('u')}-{ctx.case_id.lower().replace('_', '-')}"
         token = ctx.tokens.mint("APP_USER", claims={"sub": subject})
         reporter = cls(ctx, ctx.stub(emergency_pb2_grpc.EmergencyServiceStub, "APP_USER", token=token), token)

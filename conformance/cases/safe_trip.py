@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import os
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -121,8 +120,9 @@ class Trip:
 
 
 def unique(ctx: CaseContext, prefix: str, kind: str) -> str:
-    """A subject of its own for this case (resource ids repeat across cases)."""
-    return f"{prefix}/{ctx.resource_id(kind)}-{uuid.uuid4().hex[:8]}"
+    """A subject of its own for this case: resource ids are unique in the run, so cases running
+    concurrently never share a traveller (who has at most one active trip per mode) or a guardian."""
+    return f"{prefix}/{ctx.resource_id(kind)}"
 
 
 def traveller_token(ctx: CaseContext) -> str:

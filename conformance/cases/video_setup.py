@@ -48,8 +48,7 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def uid(ctx: CaseContext, kind: str) -> str:
-    """A resource id unique in the run: the case's number is part of it (ids of ``resource_id`` are
-    unique per case only)."""
+    """A resource id that also names the case it belongs to (readable in the center's logs)."""
     block, number = ctx.case_id.split("_")[1:3]
     return ctx.resource_id(f"{kind}-{block.lower()}{number}")
 
