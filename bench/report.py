@@ -39,7 +39,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        name = r["benchmark"] + (f" — {r['note']}" if r["note"] else "")
+        name = (r["benchmark"] + (f" — {r['note']}" if r["note"] else "")).replace("|", "\\|")
         if r["status"] != "ok":
             lines.append(f"| {name} | *{r['status']}* | | | | |")
             continue
@@ -54,8 +54,26 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    paths = [Path(p) for p in sys.argv[1:]] or [DEFAULT_OUT]
-    print(markdown(merge(paths)))
+    """``python -m bench.report [--write OUT] [FILE …]``: print the Markdown table of the merged files;
+    with ``--write``, also write the merged results (with each source's machine and commit) to OUT."""
+    args = sys.argv[1:]
+    out = None
+    if args[:1] == ["--write"]:
+        out, args = Path(args[1]), args[2:]
+    paths = [Path(p) for p in args] or [DEFAULT_OUT]
+    rows = merge(paths)
+    if out is not None:
+        sources = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+        merged = {
+            "merged_from": [
+                {k: v for k, v in s.items() if k != "results"} | {"file": str(p)}
+                for s, p in zip(sources, paths, strict=True)
+            ],
+            "machine": sources[-1]["machine"],
+            "results": rows,
+        }
+        out.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(markdown(rows))
 
 
 if __name__ == "__main__":
