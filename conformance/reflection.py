@@ -24,34 +24,53 @@ class Reflected:
     services: tuple[str, ...]
 
 
-async def _exchange(
-    channel: grpc.aio.Channel, requests: Sequence[r.ServerReflectionRequest], wait_s: float
-) -> tuple[str, list[r.ServerReflectionResponse]]:
+async def _served_api(channel: grpc.aio.Channel, wait_s: float) -> tuple[str, r.ServerReflectionResponse]:
+    """The reflection method the target serves (v1 preferred) and its answer to ``list_services``.
+
+    The probe is a unary call on the wire (one request, half-close, one response), which a
+    bidirectional reflection method answers like any other. It must not stream: an UNIMPLEMENTED
+    method ends the call as soon as its headers arrive, a request written after that fails, and
+    grpc.aio then replaces the server's UNIMPLEMENTED with INTERNAL "Internal error from Core"
+    (grpc/grpc#36066) — which would make a v1alpha-only server look broken. A unary call sends its
+    message in the same batch as its headers, so the server's status is always the one reported.
+    """
     last: grpc.aio.AioRpcError | None = None
     for path in (V1, V1ALPHA):
-        multicallable = channel.stream_stream(
+        probe = channel.unary_unary(
             path,
             request_serializer=r.ServerReflectionRequest.SerializeToString,
             response_deserializer=r.ServerReflectionResponse.FromString,
         )
-        call = multicallable(iter(requests), timeout=wait_s)
         try:
-            return path.split("/")[1], [response async for response in call]
+            response = await probe(r.ServerReflectionRequest(list_services=""), timeout=wait_s)
         except grpc.aio.AioRpcError as error:
             if error.code() != grpc.StatusCode.UNIMPLEMENTED:
                 raise
             last = error
+            continue
+        return path, response
     raise ReflectionUnavailable(f"no server reflection (v1 or v1alpha): {last.details() if last else ''}")
 
 
+async def _exchange(
+    channel: grpc.aio.Channel, requests: Sequence[r.ServerReflectionRequest], wait_s: float
+) -> tuple[str, list[r.ServerReflectionResponse]]:
+    path, _ = await _served_api(channel, wait_s)
+    multicallable = channel.stream_stream(
+        path,
+        request_serializer=r.ServerReflectionRequest.SerializeToString,
+        response_deserializer=r.ServerReflectionResponse.FromString,
+    )
+    call = multicallable(iter(requests), timeout=wait_s)
+    return path.split("/")[1], [response async for response in call]
+
+
 async def list_services(channel: grpc.aio.Channel, wait_s: float = 10.0) -> Reflected:
-    api, responses = await _exchange(channel, [r.ServerReflectionRequest(list_services="")], wait_s)
-    names: list[str] = []
-    for response in responses:
-        if response.HasField("error_response"):
-            raise ReflectionUnavailable(f"list_services failed: {response.error_response.error_message}")
-        names += [s.name for s in response.list_services_response.service]
-    return Reflected(api, tuple(sorted(names)))
+    path, response = await _served_api(channel, wait_s)
+    if response.HasField("error_response"):
+        raise ReflectionUnavailable(f"list_services failed: {response.error_response.error_message}")
+    names = [s.name for s in response.list_services_response.service]
+    return Reflected(path.split("/")[1], tuple(sorted(names)))
 
 
 async def files_for_symbols(
