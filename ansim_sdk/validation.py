@@ -42,9 +42,46 @@ def field_path(violation: Any) -> str:
 _THIS_FIELD = re.compile(r"\bthis\.([a-z_][a-z0-9_]*)")
 
 
+def _top_level(expression: str, token: str) -> list[int]:
+    """Offsets of ``token`` in ``expression`` outside brackets and string literals."""
+    found: list[int] = []
+    depth, quote, i = 0, "", 0
+    while i < len(expression):
+        c = expression[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif depth == 0 and expression.startswith(token, i):
+            found.append(i)
+            i += len(token)
+            continue
+        i += 1
+    return found
+
+
+def _constraint(expression: str) -> str:
+    """The part of a rule that constrains, without its guards: the branches of a top-level
+    ``cond ? a : b`` and the last operand of a top-level ``guard || … || constraint`` (how an
+    implication is written: ``!(this.kind in [1, 2]) || this.zone != ''`` is about ``zone``)."""
+    ternary = _top_level(expression, "?")
+    if ternary:
+        expression = expression[ternary[0] + 1 :]
+    disjuncts = _top_level(expression, "||")
+    return expression[disjuncts[-1] + 2 :] if disjuncts else expression
+
+
 def message_rule_field(root: Descriptor, path: str, rule_id: str) -> str:
-    """For a violation of a message-level CEL rule, the path of the first field its expression
-    reads (``this.<field>``), so that every field violation names a field (ERR-003).
+    """For a violation of a message-level CEL rule, the path of the field it constrains: the first
+    field (``this.<field>``) its expression reads once guards are left out (see :func:`_constraint`),
+    so that every field violation names the offending field (ERR-003).
 
     ``path`` is the violation's own path (empty at the top level, or the field holding the nested
     message); returns ``path`` unchanged for field-level rules or when no field can be found.
@@ -58,9 +95,10 @@ def message_rule_field(root: Descriptor, path: str, rule_id: str) -> str:
     rules = desc.GetOptions().Extensions[validate_pb2.message]
     for rule in rules.cel:
         if rule.id == rule_id:
-            found = _THIS_FIELD.search(rule.expression)
-            if found and found.group(1) in desc.fields_by_name:
-                return f"{path}.{found.group(1)}" if path else found.group(1)
+            for part in (_constraint(rule.expression), rule.expression):
+                found = _THIS_FIELD.search(part)
+                if found and found.group(1) in desc.fields_by_name:
+                    return f"{path}.{found.group(1)}" if path else found.group(1)
     return path
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from ansim.v1 import common_pb2, error_pb2
+from ansim.v1 import child_safety_pb2, common_pb2, error_pb2
 from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
@@ -92,6 +92,15 @@ def test_violations_have_dotted_paths_with_indexes_rule_ids_and_requirements() -
     (violation,) = violations_of(loc)
     assert (violation.field, violation.requirement) == ("ellipse.semi_minor_m", "LOC-005")
     assert violation.description.startswith("LOC-005: ")
+
+
+def test_a_message_level_rule_names_the_field_it_constrains_not_its_guard() -> None:
+    # CHD-007 "!(this.kind in [1, 2, 3]) || this.zone != ''" is about zone (the spec names reader.zone);
+    # CHD-005 "(this.kind == 3) ? … this.uid … : … this.uid …" is about uid.
+    reader = child_safety_pb2.Reader(kind=child_safety_pb2.READER_KIND_SCHOOL_GATE)
+    assert [v.field for v in violations_of(reader) if v.requirement == "CHD-007"] == ["zone"]
+    tag = child_safety_pb2.Tag(kind=child_safety_pb2.TAG_KIND_USIM_DEVICE, uid="123")
+    assert [v.field for v in violations_of(tag) if v.requirement == "CHD-005"] == ["uid"]
 
 
 def test_validate_raises_invalid_argument_with_all_violations() -> None:

@@ -96,6 +96,8 @@ def _refined_field(v: FieldViolation) -> str:
         path = ""
     else:
         extra = _CEL_FIELDS.get(v.requirement, "")
+    if leaf == extra:  # ansim_sdk.validation already named it
+        return path
     if not extra or (path and not (leaf.startswith(("ward", "tag", "reader", "zone")) or "[" in leaf)):
         return path
     return f"{path}.{extra}" if path else extra
