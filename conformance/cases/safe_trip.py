@@ -303,11 +303,14 @@ async def start_invalid_guardians_corridor(ctx: CaseContext) -> None:
     unreachable = base()
     unreachable.guardians[0].phone = ""
     unreachable.guardians[0].subject_id = ""
-    await expect_error(
-        stub.StartSafeTrip(unreachable),
-        code=grpc.StatusCode.INVALID_ARGUMENT,
-        reason="INVALID_FIELD",
-        field="guardians[0]",
+    error = await expect_error(
+        stub.StartSafeTrip(unreachable), code=grpc.StatusCode.INVALID_ARGUMENT, reason="INVALID_FIELD"
+    )
+    # A message-level rule of TripGuardian: reported on the guardian or on a field it reads (ERR-003).
+    named = {v.field for v in error.field_violations}
+    check(
+        bool(named & {"guardians[0]", "guardians[0].phone", "guardians[0].subject_id"}),
+        f"no field violation for guardian 0 without phone and subject_id; violations name {sorted(named)}",
     )
     one_point = base()
     one_point.corridor.polyline.add(latitude=lat, longitude=lon)
