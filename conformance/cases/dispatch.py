@@ -31,6 +31,7 @@ from conformance.cases.emergency import (
     to_dt,
     where,
 )
+from conformance.expect import fail
 
 D = dispatch_pb2
 T = D.DispatchEventType
@@ -599,3 +600,74 @@ async def unknown_dispatch(ctx: CaseContext) -> None:
         reason="INVALID_FIELD",
         field="name",
     )
+
+
+@case(
+    "TC_DSP_016_SRV",
+    title="A TEST dispatch never reaches a LIVE subscription of its agency",
+    requirements=["GEN-011", "DSP-015", "EMG-029"],
+    profile=PROFILE,
+    kind="negative",
+)
+async def test_dispatch_not_live(ctx: CaseContext) -> None:
+    """TC_DSP_004_SRV shows isolation from EXERCISE; this is the LIVE side of GEN-011. The LIVE
+    subscription only reads (the case creates nothing LIVE), is narrowed to a 10 m circle around the
+    case's own TEST emergency, and its events are neither recorded nor reported unless they concern
+    that emergency or carry another mode than LIVE, so a run at a production center keeps no real
+    dispatch. A center that refuses LIVE subscriptions to the suite's credentials cannot leak to
+    them: the case then passes with a note."""
+    lat, lon = where(ctx)
+    area = common_pb2.Area(
+        circles=[common_pb2.Area.Circle(center=common_pb2.Point(latitude=lat, longitude=lon), radius_m=10)]
+    )
+    test = subscribe(ctx, area=area)
+    await replay(test)
+    live_request = D.SubscribeDispatchesRequest(
+        parent=ctx.center(), agency=police_agency(ctx), mode=common_pb2.MODE_LIVE, area=area
+    )
+    live_call = dispatches(ctx).SubscribeDispatches(live_request)
+    ctx.on_cleanup(lambda: _cancel(live_call))
+    live_events: list[D.DispatchEvent] = []  # kept in memory only, never recorded
+    replayed = asyncio.Event()
+
+    async def read_live() -> grpc.aio.AioRpcError | None:
+        try:
+            async for event in live_call:
+                if event.type == T.DISPATCH_EVENT_TYPE_REPLAY_COMPLETE:
+                    replayed.set()
+                elif event.HasField("dispatch"):
+                    live_events.append(event)
+        except grpc.aio.AioRpcError as error:
+            return error
+        return None
+
+    reader = asyncio.ensure_future(read_live())
+    ctx.on_cleanup(lambda: _cancel(reader))
+    waiter = asyncio.ensure_future(replayed.wait())
+    await asyncio.wait([reader, waiter], timeout=10.0, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if not replayed.is_set():
+        error = reader.result() if reader.done() else None
+        if error is not None and error.code() == PERMISSION_DENIED:
+            ctx.note(f"the center refuses LIVE subscriptions to these credentials: {error.details()}")
+            return
+        fail(f"the LIVE subscription sent no REPLAY_COMPLETE within 10 s ({error!r})")
+    emergency = await Reporter.new(ctx).raise_()
+    await test.until(
+        lambda ev: ev.type == T.DISPATCH_EVENT_TYPE_CREATED and ev.dispatch.emergency == emergency.name,
+        5.0,
+        "the TEST dispatch on the TEST subscription whose area holds its origin",
+    )
+    await asyncio.sleep(1.0)
+    leaked = sorted(
+        {
+            f"{ev.dispatch.name} ({common_pb2.Mode.Name(ev.dispatch.mode)})"
+            for ev in live_events
+            if ev.dispatch.emergency == emergency.name or ev.dispatch.mode != common_pb2.MODE_LIVE
+        }
+    )
+    check(not leaked, f"a LIVE subscription received TEST dispatches: {leaked} [GEN-011, DSP-015]")
+
+
+async def _cancel(call: Any) -> None:
+    call.cancel()
