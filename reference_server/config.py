@@ -183,7 +183,7 @@ class RetentionSettings(_Section):
     #: Tag sightings from reader gateways (spec §4.2: 1-30 days).
     tag_sightings: timedelta = timedelta(days=7)
     #: Guardian notifications after acknowledgement or escalation.
-    notifications: timedelta = timedelta(days=90)
+    notifications: timedelta = timedelta(days=30)
     #: Stream event history available for resume; older cursors get CURSOR_EXPIRED.
     events: timedelta = timedelta(days=7)
     #: Idempotency records (the contract asks for at least 24 hours).

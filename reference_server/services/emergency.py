@@ -14,7 +14,7 @@ from ansim_sdk.errors import AnsimError, FieldViolation, InvalidArgument
 from ansim_sdk.validation import validate, violations_of
 from reference_server.config import DEMO_AGENCIES
 from reference_server.context import ServerContext
-from reference_server.domain.emergencies import timers
+from reference_server.domain.emergencies import retention, timers
 from reference_server.domain.emergencies.service import EmergencyDomain
 from reference_server.security.caller import current_caller
 from reference_server.store.idempotency import idempotent
@@ -142,6 +142,7 @@ def register(ctx: ServerContext, server: grpc.aio.Server) -> Sequence[str]:
     emergency_pb2_grpc.add_EmergencyServiceServicer_to_server(EmergencyServicer(domain), server)
     dispatch.add_to_server(domain, server)
     ctx.background.append(asyncio.get_running_loop().create_task(timers.run(domain), name="ansim-sos-timers"))
+    retention.register(ctx)  # fixes, and the emergencies themselves, after their periods [PRV-010]
     return [SERVICE, dispatch.SERVICE]
 
 
