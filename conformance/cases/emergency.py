@@ -1463,3 +1463,61 @@ async def location_shapes(ctx: CaseContext) -> None:
         reason="INVALID_FIELD",
         field="location.polygon.vertices",
     )
+
+
+def _fix_free(emergency: E.Emergency) -> bool:
+    return not emergency.HasField("last_location") and not emergency.location_summary.recent_fixes
+
+
+@case(
+    "TC_PRV_002_SRV",
+    title="The fixes of an ended TEST-mode emergency are purged after the declared TEST retention: "
+    "GetEmergency, a new or resumed WatchEmergency and ListDispatches no longer return them",
+    requirements=["PRV-011", "PRV-015", "PRV-010"],
+    profile=PROFILE,
+    kind="positive",
+    timeout=90,
+)
+async def emergency_fixes_purged(ctx: CaseContext) -> None:
+    retention = ctx.declaration.test_retention_seconds
+    if retention is None or retention > 40:
+        ctx.skip("test_retention_seconds is not declared or longer than 40 s")
+        return
+    reporter = Reporter.new(ctx)
+    emergency = await reporter.raise_()
+    ops = operator(ctx)
+    watch = Stream(ctx, ops.WatchEmergency(E.WatchEmergencyRequest(name=emergency.name)))
+    snapshot = await watch.next(what="the SNAPSHOT of the operator's watch")
+    check(snapshot.emergency.HasField("last_location"), "before the purge operators see the location")
+    await reporter.cancel(emergency.name)
+    await watch.end(within_s=10)
+    purged = await wait_for(
+        ctx, emergency.name, _fix_free, "the purge of the emergency's fixes", retention + 30
+    )
+    check(purged.state == E.EMERGENCY_STATE_CANCELLED, "the purge removes the fixes, not the emergency")
+    check(_fix_free(await reporter.get(emergency.name)), "the reporter's view still shows a purged fix")
+    for d in await dispatches_of(ctx, emergency.name):
+        check(
+            not d.summary.HasField("location") and not d.HasField("origin"),
+            f"ListDispatches still returns the purged location in {d.name}",
+        )
+    fresh = Stream(ctx, ops.WatchEmergency(E.WatchEmergencyRequest(name=emergency.name)))
+    first = await fresh.next(what="the SNAPSHOT of a watch after the purge")
+    check(_fix_free(first.emergency), "a new watch's SNAPSHOT still shows a purged fix")
+    resumed = Stream(
+        ctx, ops.WatchEmergency(E.WatchEmergencyRequest(name=emergency.name, resume_cursor=snapshot.cursor))
+    )
+    ended = await resumed.end(within_s=10)
+    while not resumed.queue.empty():
+        event = resumed.queue.get_nowait()
+        if event is not None:
+            check(
+                _fix_free(event.emergency) and not event.HasField("location"),
+                "a watch resumed from before the purge replays a purged fix"
+                f" ({E.EmergencyEventType.Name(event.type)})",
+            )
+    if ended is not None:
+        check(
+            ended.code() == grpc.StatusCode.OUT_OF_RANGE,
+            f"a resume from before the purge ends with {ended.code().name}, not OUT_OF_RANGE/CURSOR_EXPIRED",
+        )
