@@ -55,10 +55,29 @@ class EmergencyIntake(Protocol):
         idempotency_key: str,
         origin: str,
         description: str,
+        reporter: common_pb2.Subject | None = None,
+        profile: emergency_pb2.ConsentedProfile | None = None,
+        duress: bool = False,
     ) -> emergency_pb2.Emergency:
         """Raise an emergency on behalf of a system source (a tag button, a bell, a danger-zone
         escalation, an overdue safe trip). ``origin`` is the resource name of the source (ward,
-        reader, safe trip); ``idempotency_key`` makes a repeated call return the first emergency."""
+        reader, safe trip); ``idempotency_key`` makes a repeated call return the first emergency.
+        ``reporter`` and ``profile``: the person the source acts for and her consented profile, shown
+        to staff (the person never sees the emergency herself); ``duress``: raised by a duress code,
+        handled as after a duress cancel (``duress`` set, DURESS_SIGNALLED) [TRIP-013] [EMG-013].
+        For a reader's emergency the reader's cameras are selected first [TAG-017]."""
+        ...
+
+    async def add_locations(
+        self, emergency: str, locations: Sequence[common_pb2.Location], idempotency_key: str
+    ) -> None:
+        """Add fixes received by the calling area to an active emergency as if streamed (e.g. an
+        escalated or duress safe trip's) [TRIP-013] [TRIP-018]; a repeated key adds nothing."""
+        ...
+
+    async def ensure_dispatched(self, name: str) -> bool:
+        """Request the emergency's dispatch to its police 112 agency unless one was requested before
+        (a notification reached POLICE_112) [GRD-007]; False when that is not possible here."""
         ...
 
     async def get(self, name: str) -> emergency_pb2.Emergency | None:

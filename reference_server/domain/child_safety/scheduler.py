@@ -82,6 +82,7 @@ class Scheduler:
                 await self.ingest.raise_emergency(d)
 
     async def escalate_due(self, now: datetime) -> None:
+        at_police: list[str] = []
         for derived_event_id in await self.notifier.due(self.store, now):
             async with self.store.transaction() as tx:
                 level = await self.notifier.escalate(tx, derived_event_id)
@@ -100,12 +101,20 @@ class Scheduler:
                         (emergency_pb2.EMERGENCY_KIND_DANGER_ZONE_ENTRY, derived_event_id),
                     )
                 if level == gd.ESCALATION_LEVEL_POLICE_112:
-                    # GRD-007: SOS and BELL were dispatched when raised; a danger-zone emergency is
-                    # dispatched by the emergency area when it is raised (see the report).
                     log.info("notification reached POLICE_112", extra={"derived": derived_event_id})
+                    if row is not None and row["emergency"]:
+                        at_police.append(str(row["emergency"]))
         for d in await self.ingest.pending_emergencies(now + timedelta(seconds=1)):
             if d.kind == cs.DERIVED_EVENT_KIND_ENTERED_DANGER_ZONE:
                 await self.ingest.raise_emergency(d)
+        port = self.ingest.ports.emergencies
+        if port is None:
+            return
+        for emergency in at_police:
+            # GRD-007, after the escalation committed (the port runs its own transaction). An
+            # emergency not raised yet is dispatched when it is (a raise requests 112 at once).
+            if not await port.ensure_dispatched(emergency):
+                log.warning("no 112 dispatch for the emergency at POLICE_112", extra={"emergency": emergency})
 
 
 __all__ = ["Derived", "Scheduler"]

@@ -6,9 +6,10 @@ events and the audit records commit together, EMG-001); reads run on the store's
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -36,6 +37,8 @@ MAX_CAMERAS = 16
 RECENT_FIXES = 20
 MAX_FIX_AHEAD = timedelta(seconds=300)
 REPORTER, STAFF = "reporter", "staff"
+#: Idempotency records of fixes added by other areas (add_locations): caller and method.
+INTAKE_CALLER, ADD_LOCATIONS = "system/emergency-intake", "AddLocations"
 
 
 def _dt(ts: object) -> datetime:
@@ -128,15 +131,17 @@ class EmergencyDomain:
         return change
 
     async def _select_cameras(self, tx: Transaction, record: EmergencyRecord, now: datetime) -> None:
-        """Cameras nearest the current location within 1000 m, at most 16 [EMG-033]."""
+        """Cameras nearest the current location within 1000 m, at most 16 [EMG-033]; for a bell, the
+        bell pole's own cameras first [TAG-017]."""
         e = record.emergency
         lookup = self.ctx.domain.cameras
-        if lookup is None or not e.HasField("last_location"):
-            return
-        found = lookup.nearby(
-            e.last_location.latitude, e.last_location.longitude, CAMERA_RADIUS_M, MAX_CAMERAS
+        pinned = await self._reader_cameras(e)
+        found = (
+            lookup.nearby(e.last_location.latitude, e.last_location.longitude, CAMERA_RADIUS_M, MAX_CAMERAS)
+            if lookup is not None and e.HasField("last_location")
+            else []
         )
-        names = [c.name for c in found]
+        names = list(dict.fromkeys([*pinned, *(c.name for c in found)]))[:MAX_CAMERAS]
         old = list(e.selected_cameras)
         if names == old:
             return
@@ -149,6 +154,12 @@ class EmergencyDomain:
         await events.publish(
             self.publisher, tx, record, E.EMERGENCY_EVENT_TYPE_CAMERAS_CHANGED, now, camera_change=change
         )
+
+    async def _reader_cameras(self, e: emergency_pb2.Emergency) -> list[str]:
+        """The cameras installed with the emergency's reader (child safety's registry), if any."""
+        area = self.ctx.domain.extra.get("child_safety") if e.reader else None
+        lookup = getattr(area, "reader_cameras", None)
+        return list(await lookup(e.reader)) if lookup is not None else []
 
     async def _dispatch(self, tx: Transaction, record: EmergencyRecord, kind: int, now: datetime) -> None:
         d = await self.dispatch.create(tx, record.emergency, kind, now)
@@ -383,6 +394,9 @@ class EmergencyDomain:
         idempotency_key: str,
         origin: str,
         description: str,
+        reporter: common_pb2.Subject | None = None,
+        profile: emergency_pb2.ConsentedProfile | None = None,
+        duress: bool = False,
     ) -> emergency_pb2.Emergency:
         async with self.store.transaction() as tx:
             existing = await repository.find_by_system_key(tx, idempotency_key)
@@ -408,9 +422,57 @@ class EmergencyDomain:
                 e.ward = origin
             elif "/readers/" in origin:
                 e.reader = origin
+            if reporter is not None:  # shown to staff; the person reaches it only through its source
+                e.reporter.CopyFrom(reporter)
+            if profile is not None:
+                e.profile.CopyFrom(profile)
+            if duress:  # as after a duress cancel [EMG-013]; police is among the kinds of every raise
+                e.duress = True
+                e.duress_time.CopyFrom(timestamp(now))
             record = EmergencyRecord(emergency=e, reporter_key="", system_key=idempotency_key)
             await self._create(tx, record, location, now)
+            if duress:
+                await events.publish(self.publisher, tx, record, E.EMERGENCY_EVENT_TYPE_DURESS_SIGNALLED, now)
+                log.warning("duress emergency raised", extra={"emergency": e.name})
             return record.emergency
+
+    async def add_locations(
+        self, emergency: str, locations: Sequence[common_pb2.Location], idempotency_key: str
+    ) -> None:
+        """Fixes received by another area for the emergency (a safe trip's, TRIP-013, TRIP-018), added
+        as if streamed [EMG-019]; a repeated ``idempotency_key`` adds nothing again."""
+        if not locations:
+            return
+        digest = hashlib.sha256(b"".join(f.SerializeToString(deterministic=True) for f in locations)).digest()
+        method = f"{ADD_LOCATIONS} {emergency}"
+        async with self.store.transaction() as tx:
+            if await tx.idempotency_lookup(INTAKE_CALLER, method, idempotency_key, digest) is not None:
+                return
+            record = await repository.load(tx, emergency)
+            if record is None or not states.is_active(record.state):
+                return
+            for fix in locations:
+                await self._add_fix(tx, record, None, fix, tx.now)
+            await repository.save(tx, record)
+            await tx.idempotency_record(INTAKE_CALLER, method, idempotency_key, digest, b"")
+
+    async def ensure_dispatched(self, name: str) -> bool:
+        """GRD-007: a dispatch to the police 112 agency of the emergency's location has been requested,
+        now if never before; False when the emergency is unknown, ended, handled by another center
+        or no police agency is configured."""
+        async with self.store.transaction() as tx:
+            record = await repository.load(tx, name)
+            if record is None or not states.is_active(record.state):
+                return False
+            e = record.emergency
+            if e.handling_center and e.handling_center != self.center:
+                return False  # the handling center dispatches [EMG-025]
+            if any(a.agency_kind == POLICE for a in e.dispatched_agencies):
+                return True
+            await self._dispatch(tx, record, POLICE, tx.now)
+            await repository.save(tx, record)
+            log.info("police dispatch requested at the POLICE_112 rung", extra={"emergency": name})
+            return any(a.agency_kind == POLICE for a in e.dispatched_agencies)
 
     async def get(self, name: str) -> emergency_pb2.Emergency | None:
         record = await repository.load(self.store, name)

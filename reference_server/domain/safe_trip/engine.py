@@ -368,7 +368,9 @@ class SafeTrips:
 
     # --- escalation (TRIP-008) ----------------------------------------------------------------------
 
-    async def _raise_emergency(self, record: TripRecord, kind: int, key: str, description: str) -> str:
+    async def _raise_emergency(
+        self, record: TripRecord, kind: int, key: str, description: str, *, duress: bool = False
+    ) -> str:
         port = self.ctx.domain.emergencies
         if port is None:
             log.warning("no emergency area in this center: trip escalated without an emergency")
@@ -380,6 +382,9 @@ class SafeTrips:
             idempotency_key=key,
             origin=record.name,
             description=description,
+            reporter=common_pb2.Subject(id=record.traveler, role=common_pb2.ROLE_APP_USER),
+            profile=record.trip.profile if record.trip.HasField("profile") else None,
+            duress=duress,
         )
         return emergency.name
 
@@ -527,6 +532,7 @@ class SafeTrips:
                 emergency_pb2.EMERGENCY_KIND_SILENT_SOS,
                 f"{name}/duress",
                 "duress code on safe trip end",
+                duress=True,
             )
             async with self.ctx.store.transaction() as tx:
                 await tx.execute("UPDATE st_trips SET duress_emergency = ? WHERE name = ?", (emergency, name))
