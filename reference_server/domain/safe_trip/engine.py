@@ -130,14 +130,18 @@ class SafeTrips:
         await self._publish(tx, record, S.SAFE_TRIP_EVENT_TYPE_ALERT_RAISED, trip.active_alert)
         log.info("trip alert", extra={"trip": trip.name, "kind": S.TripAlertKind.Name(kind)})  # type: ignore[arg-type]
 
-    async def _clear_alert(self, tx: Transaction, record: TripRecord, *, save: bool = True) -> None:
-        """ALERTING → ACTIVE, ALERT_CLEARED with the closed alert."""
+    async def _clear_alert(
+        self, tx: Transaction, record: TripRecord, *, save: bool = True, reset_route: bool = True
+    ) -> None:
+        """ALERTING → ACTIVE, ALERT_CLEARED with the closed alert. A person's clear (or extension)
+        restarts off-route detection from the latest fix; ``reset_route=False`` keeps the fixes."""
         trip = record.trip
         alert = S.TripAlert()
         alert.CopyFrom(trip.active_alert)
         trip.ClearField("active_alert")
         trip.state = S.SAFE_TRIP_STATE_ACTIVE
-        record.route_reset = record.last_fix_time  # off-route detection starts afresh
+        if reset_route:
+            record.route_reset = record.last_fix_time  # off-route detection starts afresh
         self._touch(tx, record)
         if save:
             await model.save(tx, record)
@@ -338,7 +342,9 @@ class SafeTrips:
                 trip.active_alert.kind == S.TRIP_ALERT_KIND_LOCATION_LOST
                 and now - record.last_fix_time < silence
             ):
-                await self._clear_alert(tx, record)
+                # A fresh fix ends LOCATION_LOST (TRIP-006); the fixes that brought it still count for
+                # off route (TRIP-005, §11.4) — a batch showing 70 s outside must still alert.
+                await self._clear_alert(tx, record, reset_route=False)
             return
         if trip.state != S.SAFE_TRIP_STATE_ACTIVE:
             return
