@@ -848,13 +848,15 @@ async def off_route(ctx: CaseContext) -> None:
     )
     t = now()
     start = t - timedelta(seconds=120)
+    away = lon + 0.02  # about 1.8 km east of the route
+    fixes = [fix(lat, away, t - timedelta(seconds=s)) for s in (70, 40, 10, 0)]
+    # Each trip gets its fixes right after it starts: its start fix is older than a TEST
+    # location_silence, so a LOCATION_LOST alert may open in between, and must not escalate first.
     with_route = await start_trip(
         ctx, start_at=start, corridor=corridor, off_route_tolerance=duration_pb2.Duration(seconds=60)
     )
-    without = await start_trip(ctx, start_at=start)
-    away = lon + 0.02  # about 1.8 km east of the route
-    fixes = [fix(lat, away, t - timedelta(seconds=s)) for s in (70, 40, 10, 0)]
     await with_route.send(*fixes)
+    without = await start_trip(ctx, start_at=start)
     await without.send(*fixes)
     await with_route.wait_for(
         lambda tr: live_alert(tr, S.TRIP_ALERT_KIND_OFF_ROUTE), "OFF_ROUTE alert", DETECTION
