@@ -68,13 +68,15 @@ class Area:
         async with self.store.transaction() as tx:
             await self.registry.create(tx, collection, C, rid, resource)  # type: ignore[type-var]
 
-    async def sighting(self, reader: str, uid: str, at: datetime) -> cs.TagEventAck:
+    async def sighting(
+        self, reader: str, uid: str, at: datetime, mode: int = common_pb2.MODE_LIVE
+    ) -> cs.TagEventAck:
         event = cs.TagEvent(
             event_id=f"00000000-0000-4000-8000-{int(at.timestamp() * 1000) % 10**12:012d}",
             reader=f"{C}/readers/{reader}",
             tag_uid=uid,
             kind=cs.TAG_EVENT_KIND_SIGHTING,
-            mode=common_pb2.MODE_LIVE,
+            mode=mode,  # type: ignore[arg-type]
             sighting=cs.SightingDetails(),
         )
         event.observed_time.FromDatetime(at)
@@ -164,6 +166,19 @@ async def test_missed_expected_arrival_only_for_the_ward_not_seen(area: Area) ->
     area.clock.advance(30)
     await area.scheduler.tick()
     assert len(await area.copies(cs.DERIVED_EVENT_KIND_MISSED_EXPECTED_ARRIVAL)) == 1, "derived once per day"
+    assert missed[0].mode == common_pb2.MODE_LIVE, "a ward without tag events: LIVE (CHD-017)"
+
+
+async def test_missed_arrival_takes_the_mode_of_the_wards_latest_tag_event(area: Area) -> None:
+    """CHD-017: the latest tag event by observed_time decides, whatever the arrival order."""
+    morning = datetime(2026, 3, 3, 7, 0, tzinfo=KST).astimezone(UTC)
+    await area.sighting("street", "AAAA0001", morning + timedelta(minutes=5), common_pb2.MODE_TEST)
+    await area.sighting("street", "AAAA0001", morning, common_pb2.MODE_LIVE)  # older, arrives later
+    await area.scheduler.tick()
+    missed = await area.copies(cs.DERIVED_EVENT_KIND_MISSED_EXPECTED_ARRIVAL)
+    modes = {n.ward: n.mode for n in missed}
+    assert modes[f"{C}/wards/late"] == common_pb2.MODE_TEST
+    assert modes[f"{C}/wards/early"] == common_pb2.MODE_LIVE
 
 
 async def test_danger_zone_exit_after_exit_absence(area: Area) -> None:

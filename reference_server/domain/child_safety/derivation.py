@@ -286,7 +286,7 @@ async def missed_arrivals(tx: Transaction, q: Queryable, now: datetime) -> list[
                 Derived(
                     id=new_id(),
                     kind=cs.DERIVED_EVENT_KIND_MISSED_EXPECTED_ARRIVAL,
-                    mode=common_pb2.MODE_LIVE if not _test_ward(ward) else common_pb2.MODE_TEST,
+                    mode=await ward_mode(tx, ward.name),
                     event_time=due,
                     ward=ward,
                     zone=zone.name,
@@ -296,9 +296,21 @@ async def missed_arrivals(tx: Transaction, q: Queryable, now: datetime) -> list[
     return found
 
 
-def _test_ward(ward: cs.Ward) -> bool:
-    """Wards created by a conformance run are TEST data (their ids carry the run prefix)."""
-    return ward.name.rsplit("/", 1)[-1].startswith("conformance-")
+async def remember_mode(tx: Transaction, ward: str, mode: int, observed: datetime) -> None:
+    """Note the mode of an accepted tag event of the ward, if it is the ward's newest (CHD-017)."""
+    await tx.execute(
+        "INSERT INTO cs_ward_mode (ward, mode, observed) VALUES (?, ?, ?) ON CONFLICT (ward)"
+        " DO UPDATE SET mode = excluded.mode, observed = excluded.observed"
+        " WHERE excluded.observed >= cs_ward_mode.observed",
+        (ward, mode, to_rfc3339(observed)),
+    )
+
+
+async def ward_mode(q: Queryable, ward: str) -> int:
+    """The mode of events derived for the ward from time alone: that of its most recent tag event,
+    LIVE when it has none (CHD-017; a Ward carries no mode in v1)."""
+    row = await q.fetchone("SELECT mode FROM cs_ward_mode WHERE ward = ?", (ward,))
+    return int(row["mode"]) if row is not None else common_pb2.MODE_LIVE
 
 
 async def _seen_at_zone(tx: Transaction, ward: str, zone: str, today: datetime, until: datetime) -> bool:

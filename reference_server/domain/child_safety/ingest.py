@@ -21,6 +21,7 @@ from reference_server.domain.child_safety.derivation import (
     on_sighting,
     reader_location,
     record_derived,
+    remember_mode,
 )
 from reference_server.domain.child_safety.notifications import Derived, Notifier
 from reference_server.domain.ports import DomainPorts
@@ -190,6 +191,8 @@ class Ingest:
         reader.last_event_time.CopyFrom(to_ts(tx.now))
         await repository.save(tx, reader.name, reader)
         ward = await repository.load(tx, tag.ward, cs.Ward) if tag is not None and tag.ward else None
+        if ward is not None:
+            await remember_mode(tx, ward.name, event.mode, observed)
         if tag is not None:
             if not tag.HasField("last_seen_time") or tag.last_seen_time.ToDatetime(tzinfo=UTC) < observed:
                 tag.last_seen_time.CopyFrom(event.observed_time)
