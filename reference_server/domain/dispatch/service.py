@@ -116,11 +116,20 @@ class DispatchDomain:
     # --- changes made by the center -----------------------------------------------------------------
 
     async def create(
-        self, tx: Transaction, e: emergency_pb2.Emergency, kind: int, now: datetime
+        self,
+        tx: Transaction,
+        e: emergency_pb2.Emergency,
+        kind: int,
+        now: datetime,
+        prefer: Sequence[str] = (),
     ) -> dispatch_pb2.Dispatch | None:
         """A PENDING dispatch of ``e`` to the responsible agency of ``kind`` [DSP-001, DSP-005], unless
-        one to that agency is still open [DSP-002] or no agency of the kind is configured."""
-        agency = self.agencies.responsible(kind, e.region.legal_dong_sigungu_code)
+        one to that agency is still open [DSP-002] or no agency of the kind is configured. ``prefer``
+        names agencies the directory lists for the location (§17): the first of them of ``kind`` that
+        this center has a dispatch connection to is taken instead [FED-014]."""
+        agency = self.agencies.first_of(kind, prefer) or self.agencies.responsible(
+            kind, e.region.legal_dong_sigungu_code
+        )
         if agency is None:
             log.error(
                 "no agency configured for a dispatch",
@@ -198,6 +207,19 @@ class DispatchDomain:
             await self.subscriptions.fan_out(tx, d, D.DISPATCH_EVENT_TYPE_CLOSED, now)
             closed.append(d)
         return closed
+
+    async def supersede_for_emergency(
+        self, tx: Transaction, emergency: str, now: datetime
+    ) -> list[dispatch_pb2.Dispatch]:
+        """SUPERSEDED for every open dispatch of an emergency another center now handles (a handoff
+        or an accepted forward after a fallback) [FED-015, FED-021]."""
+        superseded = []
+        for d in await repository.of_emergency(tx, emergency, open_only=True):
+            self._end(d, D.DISPATCH_STATE_SUPERSEDED, now)
+            await repository.save(tx, d)
+            await self.subscriptions.fan_out(tx, d, D.DISPATCH_EVENT_TYPE_SUPERSEDED, now)
+            superseded.append(d)
+        return superseded
 
     @staticmethod
     def _end(d: dispatch_pb2.Dispatch, state: int, now: datetime) -> None:
