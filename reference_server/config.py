@@ -251,6 +251,9 @@ class FederationSettings(_Section):
     static_peers: FilePath | None = None
     #: Incremental trust-registry reload interval (DIR-021: at most 15 minutes).
     registry_reload: timedelta = timedelta(minutes=15)
+    #: First retry of a forward after a fallback, doubling to 5 minutes (FED-015: 30 s). Shorter
+    #: only for demos and tests on loopback.
+    recovery_first: timedelta = timedelta(seconds=30)
 
 
 class AgencySettings(_Section):

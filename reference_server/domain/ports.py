@@ -107,6 +107,13 @@ class EmergencyRouter(Protocol):
         """The user cancelled an emergency raised here (``duress`` with her duress code) [FED-018]."""
         ...
 
+    async def mirror(
+        self, tx: SqliteTransaction, emergency: str, event: federation_pb2.MirrorEvent
+    ) -> None:
+        """Queue ``event`` (a state change or a dispatch of this center) for the home center when
+        ``emergency`` is one this center handles for another home center; else do nothing [FED-023]."""
+        ...
+
 
 class ForwardedEmergencyHandler(Protocol):
     """Implemented by the emergency area: handle an emergency that federation accepted from a peer,
@@ -138,6 +145,36 @@ class ForwardedEmergencyHandler(Protocol):
         self, home_emergency: str, handling_emergency: str, event: federation_pb2.MirrorEvent
     ) -> None:
         """Apply one mirrored event to the home emergency and its watch stream [FED-024]."""
+        ...
+
+    async def handle_locally(self, emergency: str) -> None:
+        """Routing decided that this center is responsible for the emergency raised here (the top
+        candidate is itself, or a peer refused with a loop): select cameras and dispatch now [§17.3]."""
+        ...
+
+    async def forward_accepted(self, emergency: str, handling_emergency: str, display_name: str) -> None:
+        """A forward of the emergency raised here was accepted: show the handling center to the app
+        and supersede any dispatch of a fallback [EMG-025] [FED-015]."""
+        ...
+
+    async def prior_dispatches(self, emergency: str) -> list[federation_pb2.ForwardedDispatch]:
+        """This center's dispatches of the emergency, for a FALLBACK forward [FED-015]."""
+        ...
+
+    async def forwarded_locations(
+        self, tx: SqliteTransaction, name: str, locations: Sequence[common_pb2.Location]
+    ) -> None:
+        """Fixes relayed by the home center for an emergency handled here [FED-016]."""
+        ...
+
+    async def forwarded_duress(self, tx: SqliteTransaction, name: str) -> None:
+        """The home center relayed a duress cancel: keep handling, flag it [FED-018]."""
+        ...
+
+    async def handling_ended(self, tx: SqliteTransaction, name: str, state: int, transferred_to: str) -> None:
+        """Federation ended an emergency handled here (cancelled at home, or TRANSFERRED after a
+        handoff): close or supersede its dispatches and end it, without mirroring again [FED-018]
+        [FED-021]."""
         ...
 
 

@@ -138,6 +138,7 @@ def register(ctx: ServerContext, server: grpc.aio.Server) -> Sequence[str]:
 
     domain = EmergencyDomain(ctx)
     ctx.domain.emergencies = domain
+    ctx.domain.forwarded = domain.federated
     ctx.domain.extra["sos"] = domain
     emergency_pb2_grpc.add_EmergencyServiceServicer_to_server(EmergencyServicer(domain), server)
     dispatch.add_to_server(domain, server)

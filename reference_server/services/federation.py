@@ -239,7 +239,7 @@ def register(ctx: ServerContext, server: grpc.aio.Server) -> Sequence[str]:
     """Serve FederationService and install the routing port (centers only)."""
     if ctx.settings.role != "center":
         return []
-    federation = Federation(ctx)
+    federation = Federation(ctx, recovery_first_s=ctx.settings.federation.recovery_first.total_seconds())
     no_directory = ctx.settings.directory_endpoint is None and ctx.settings.federation.static_peers is None
     if ctx.demo_issuer is not None and no_directory:
         federation.registry.add_static(demo_entries(ctx))

@@ -36,6 +36,14 @@ class AgencyDirectory:
     def agencies(self) -> tuple[AgencySettings, ...]:
         return self._agencies
 
+    def first_of(self, kind: int, names: Sequence[str]) -> AgencySettings | None:
+        """The first of ``names`` that is a configured agency of ``kind`` (a dispatch connection)."""
+        for name in names:
+            for agency in self._agencies:
+                if agency.name == name and KIND_BY_NAME[agency.kind] == kind:
+                    return agency
+        return None
+
     def responsible(self, kind: int, sigungu_code: str) -> AgencySettings | None:
         """The agency of ``kind`` responsible for the 시군구 (one listing it, else one listing none)."""
         of_kind = [a for a in self._agencies if KIND_BY_NAME[a.kind] == kind]

@@ -71,6 +71,10 @@ class EmergencyDomain:
             ctx.store, ctx.publisher, self.agencies, ctx.settings.timers.dispatch_ack_deadline, self.pages
         )
         self.dispatch.listener = self._on_dispatch_change
+        from reference_server.domain.emergencies.federated import Federated
+
+        #: Routing to and from other centers (spec §17); also the ForwardedEmergencyHandler port.
+        self.federated = Federated(self)
 
     # --- who may see what ----------------------------------------------------------------------------
 
@@ -102,6 +106,10 @@ class EmergencyDomain:
         if caller.role in OFFICERS:
             async with self.store.transaction() as tx:
                 await tx.append_audit(caller.subject, action, name, "dispatch", "allowed")
+
+    def handles(self, e: emergency_pb2.Emergency) -> bool:
+        """Whether this center handles the emergency now (not forwarded or handed off) [EMG-025]."""
+        return not e.handling_center or e.handling_center == self.center
 
     # --- state changes -------------------------------------------------------------------------------
 
@@ -161,10 +169,13 @@ class EmergencyDomain:
         lookup = getattr(area, "reader_cameras", None)
         return list(await lookup(e.reader)) if lookup is not None else []
 
-    async def _dispatch(self, tx: Transaction, record: EmergencyRecord, kind: int, now: datetime) -> None:
-        d = await self.dispatch.create(tx, record.emergency, kind, now)
+    async def _dispatch(
+        self, tx: Transaction, record: EmergencyRecord, kind: int, now: datetime, prefer: Sequence[str] = ()
+    ) -> None:
+        d = await self.dispatch.create(tx, record.emergency, kind, now, prefer)
         if d is None:
             return
+        await self.federated.mirror_dispatch(tx, d)
         entry = record.emergency.dispatched_agencies.add(
             agency=d.agency, agency_kind=d.agency_kind, dispatch=d.name, request_time=timestamp(now)
         )
@@ -174,14 +185,26 @@ class EmergencyDomain:
         )
 
     async def _on_raised(self, tx: Transaction, record: EmergencyRecord, now: datetime) -> None:
-        """Cameras and dispatches without waiting for an operator [EMG-033, DSP-001]."""
+        """Routing first when federation runs (the decision calls :meth:`handle_here`), else at once
+        [FED-012, EMG-033]."""
+        if await self.federated.route_first(tx, record, now):
+            return
+        await self.handle_here(tx, record, now)
+
+    async def handle_here(
+        self, tx: Transaction, record: EmergencyRecord, now: datetime, prefer: Sequence[str] = ()
+    ) -> None:
+        """Cameras and dispatches without waiting for an operator [EMG-033, DSP-001]; ``prefer``: the
+        agencies the directory lists for the location [FED-014]."""
         await self._select_cameras(tx, record, now)
         for kind in kinds_for(record.emergency.nature):
-            await self._dispatch(tx, record, kind, now)
+            await self._dispatch(tx, record, kind, now, prefer)
 
     async def _on_ended(self, tx: Transaction, record: EmergencyRecord, now: datetime) -> None:
         """Close dispatches, end video grants, forget the duress verifier [EMG-011, DSP-012, EMG-034]."""
         closed = {d.name: d for d in await self.dispatch.close_for_emergency(tx, record.name, now)}
+        for d in closed.values():
+            await self.federated.mirror_dispatch(tx, d)
         for entry in record.emergency.dispatched_agencies:
             if entry.dispatch in closed:
                 entry.end_time.CopyFrom(timestamp(now))
@@ -209,6 +232,7 @@ class EmergencyDomain:
         entry = next((a for a in e.dispatched_agencies if a.dispatch == d.name), None)
         if entry is None:
             return
+        await self.federated.mirror_dispatch(tx, d)
         before = entry.SerializeToString(deterministic=True)
         if d.HasField("acknowledge_time"):
             entry.acknowledge_time.CopyFrom(d.acknowledge_time)
@@ -233,6 +257,7 @@ class EmergencyDomain:
             target = E.EMERGENCY_STATE_ON_SCENE
         if target is not None:
             change = self._set_state(tx, record, target, now)
+            await self.federated.mirror_state(tx, record)
             await events.publish(
                 self.publisher, tx, record, E.EMERGENCY_EVENT_TYPE_STATE_CHANGED, now, state_change=change
             )
@@ -278,7 +303,7 @@ class EmergencyDomain:
         await events.publish(
             self.publisher, tx, record, E.EMERGENCY_EVENT_TYPE_LOCATION_UPDATED, now, location=fix
         )
-        if newest and e.state in states.ACTIVE and e.state != E.EMERGENCY_STATE_PENDING:
+        if newest and e.state in states.ACTIVE and e.state != E.EMERGENCY_STATE_PENDING and self.handles(e):
             await self._select_cameras(tx, record, now)
             await self.dispatch.refresh_summaries(tx, e, now)
         return E.LOCATION_ACK_STATUS_ACCEPTED if newest else E.LOCATION_ACK_STATUS_ACCEPTED_OLDER
@@ -315,6 +340,7 @@ class EmergencyDomain:
                 )
             status = await self._add_fix(tx, record, sequence, fix, now)
             await repository.save(tx, record)
+            self.federated.relay(tx, record, fix)
             ack = E.LocationAck(sequence=sequence, status=status)  # type: ignore[arg-type]
             ack.current_fix_time.CopyFrom(record.emergency.last_location.fix_time)
             return ack
@@ -333,6 +359,7 @@ class EmergencyDomain:
         if existing is not None:  # a second press while active: same emergency, new fix [EMG-004]
             await self._add_fix(tx, existing, None, request.location, now)
             await repository.save(tx, existing)
+            self.federated.relay(tx, existing, request.location)
             return events.reporter_view(existing)
         countdown = request.countdown.ToTimedelta() if request.HasField("countdown") else timedelta(0)
         e = E.Emergency(
@@ -597,6 +624,7 @@ class EmergencyDomain:
             self.publisher, tx, record, E.EMERGENCY_EVENT_TYPE_STATE_CHANGED, now, state_change=change
         )
         await repository.save(tx, record)
+        self.federated.cancelled(tx, record, duress=False, reason=request.reason)
         return events.reporter_view(record)
 
     async def _duress_cancel(
@@ -636,10 +664,11 @@ class EmergencyDomain:
         open_police = [
             d for d in await dispatches.of_emergency(tx, e.name, open_only=True) if d.agency_kind == POLICE
         ]
-        if not open_police:
+        if not open_police and self.handles(e) and not await self.federated.undecided(tx, e.name):
             await self._dispatch(tx, record, POLICE, now)
         await self.dispatch.refresh_summaries(tx, e, now)
         await repository.save(tx, record)
+        self.federated.cancelled(tx, record, duress=True, reason=request.reason)
         log.warning("duress cancel received", extra={"emergency": e.name})
         return frozen
 
@@ -683,6 +712,7 @@ class EmergencyDomain:
             self.publisher, tx, record, E.EMERGENCY_EVENT_TYPE_STATE_CHANGED, now, state_change=change
         )
         await repository.save(tx, record)
+        await self.federated.mirror_state(tx, record)
         return e
 
     async def _acked(self, tx: Transaction, emergency: str) -> frozenset[str]:
@@ -716,6 +746,7 @@ class EmergencyDomain:
                 )
                 await self._on_raised(tx, record, tx.now)
                 await repository.save(tx, record)
+        await self.federated.tick(now)
 
     async def init_metrics(self) -> None:
         for mode, count in (await repository.active_counts(self.store)).items():

@@ -35,7 +35,13 @@ from reference_server.domain.federation.connections import (
     directory_channel,
 )
 from reference_server.domain.federation.forwarder import Outcome, ResponseInvalid, run_schedule
-from reference_server.domain.federation.handling import ACTIVE_STATES, Handled, HandlingDesk, load_handled
+from reference_server.domain.federation.handling import (
+    ACTIVE_STATES,
+    Handled,
+    HandlingDesk,
+    load_handled,
+    queue_mirror,
+)
 from reference_server.domain.federation.mirror import MirrorInbox, center_of, send_pending
 from reference_server.domain.federation.registry import TrustRegistry, usable_peer
 from reference_server.domain.federation.router import DirectoryClient, Resolution, Router
@@ -244,6 +250,7 @@ class Federation:
                 "handled here",
                 extra={"event": "local", "incident": forwarded.incident_id, "source": resolution.source},
             )
+            await self._handle_locally(forwarded.home_emergency)
             return
         candidates = self._usable_candidates(resolution)
         outcome = await self._forward(
@@ -263,6 +270,7 @@ class Federation:
             log.info(
                 "handled here after refusal", extra={"event": "local", "incident": forwarded.incident_id}
             )
+            await self._handle_locally(forwarded.home_emergency)
         elif outcome.result != "accepted":
             await self._fallback(forwarded, resolution, "no forward accepted within 5 s")
 
@@ -348,6 +356,32 @@ class Federation:
                 "reason": federation_pb2.ForwardReason.Name(reason),  # type: ignore[arg-type]
             },
         )
+        if self.ctx.domain.forwarded is not None:
+            entry = self.registry.get(center_of(response.emergency))
+            await self.ctx.domain.forwarded.forward_accepted(
+                forwarded.home_emergency, response.emergency, entry.display_name_ko if entry else ""
+            )
+
+    async def _handle_locally(self, home_emergency: str) -> None:
+        """The emergency area handles it here (cameras, own dispatch) [§17.3]."""
+        if self.ctx.domain.forwarded is not None:
+            await self.ctx.domain.forwarded.handle_locally(home_emergency)
+
+    async def mirror(self, tx: Any, emergency: str, event: federation_pb2.MirrorEvent) -> None:
+        """EmergencyRouter port: queue a state change or dispatch of an emergency handled here for
+        another home center [FED-023]; keeps fed_handled's state current."""
+        handled = await load_handled(tx, emergency)
+        if handled is None:
+            return
+        if event.WhichOneof("event") == "state_change":
+            if not handled.active:
+                return
+            await tx.execute(
+                "UPDATE fed_handled SET state = ?, update_time = ? WHERE name = ?",
+                (event.state_change.state, to_rfc3339(tx.now), emergency),
+            )
+        await queue_mirror(tx, handled, event)
+        tx.on_commit(self._mirror_wakeup.set)
 
     async def _set_route(self, home_emergency: str, status: str, **extra: Any) -> None:
         async with self.ctx.store.transaction() as tx:
@@ -427,12 +461,15 @@ class Federation:
         request_id = str(uuid.uuid4())
 
         async def send(center: str, deadline_s: float) -> federation_pb2.ForwardEmergencyResponse:
+            handler = self.ctx.domain.forwarded
+            prior = await handler.prior_dispatches(forwarded.home_emergency) if handler is not None else []
             request = federation_pb2.ForwardEmergencyRequest(
                 request_id=request_id,
                 emergency=forwarded,
                 home_center=self.me,
                 via=[self.me],
                 reason=federation_pb2.FORWARD_REASON_FALLBACK,
+                prior_dispatches=prior,
             )
             if resolution.evidence is not None:
                 request.routing_evidence.CopyFrom(resolution.evidence)
@@ -554,6 +591,8 @@ class Federation:
             previous_emergency=handled.name,
             via=[self.me],
         )
+        if self.ctx.domain.forwarded is not None:
+            request.prior_dispatches.extend(await self.ctx.domain.forwarded.prior_dispatches(handled.name))
         if resolution.evidence is not None:
             request.routing_evidence.CopyFrom(resolution.evidence)
 

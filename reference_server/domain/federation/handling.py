@@ -313,6 +313,10 @@ class HandlingDesk:
                 (updated.SerializeToString(), to_rfc3339(latest_time), to_rfc3339(tx.now), handled.name),
             )
             handled = await load_handled(tx, handled.name) or handled
+            if self._ports.forwarded is not None:
+                await self._ports.forwarded.forwarded_locations(
+                    cast(SqliteTransaction, tx), handled.name, request.locations
+                )
         await tx.append_audit(caller, "federation.location_relayed", handled.name, handled.incident_id, "ok")
         return handled, _ts(max(latest_time, handled.current_fix_time)), changed
 
@@ -329,6 +333,8 @@ class HandlingDesk:
                 "UPDATE fed_handled SET duress = 1, update_time = ? WHERE name = ?",
                 (to_rfc3339(tx.now), handled.name),
             )
+            if self._ports.forwarded is not None:
+                await self._ports.forwarded.forwarded_duress(cast(SqliteTransaction, tx), handled.name)
             await tx.append_audit(caller, "federation.duress", handled.name, handled.incident_id, "ok")
             return handled.state
         if reason == federation_pb2.CANCEL_REASON_HANDLED_ELSEWHERE:
@@ -356,6 +362,10 @@ class HandlingDesk:
             )
             await self._ports.video.revoke_for_emergency(
                 cast(SqliteTransaction, tx), handled.name, revocation
+            )
+        if self._ports.forwarded is not None:  # dispatches closed or SUPERSEDED, mirrored before the state
+            await self._ports.forwarded.handling_ended(
+                cast(SqliteTransaction, tx), handled.name, state, transferred_to
             )
         change = federation_pb2.HandlingStateChange(state=state, transferred_to=transferred_to)  # type: ignore[arg-type]
         await queue_mirror(tx, handled, federation_pb2.MirrorEvent(state_change=change))
