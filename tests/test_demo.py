@@ -1,4 +1,12 @@
-"""'ansim demo' plays the federation across real processes, exits 0, and stays well under a minute."""
+"""'ansim demo' plays the federation across real processes, exits 0, and stays well under a minute.
+
+The app-level scenarios go through the centers' real EmergencyService and FederationService: an SOS
+at home is dispatched at home; a visitor's SOS raised at her home center is forwarded to the
+responsible center, dispatched and acknowledged there, with no dispatch at home, and her watch at
+home follows it; her own StreamLocation fixes hand it off across the Seoul–Anyang border (the old
+center's dispatch SUPERSEDED, its emergency TRANSFERRED); with the responsible center killed, the
+home center falls back within 5 s and, once it is back, forwards again and supersedes its own
+dispatch, leaving one emergency for the incident there."""
 
 from __future__ import annotations
 
@@ -22,7 +30,14 @@ def test_demo_passes_its_expected_scenarios_quickly(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert elapsed < 60, f"the demo took {elapsed:.0f} s"
     summary = result.stdout[result.stdout.index("Summary") :]
-    for scenario in ("handoff across the Seoul–Anyang border", "forged / unregistered peer refused"):
+    for scenario in (
+        "forged / unregistered peer refused",
+        "duplicate forward of one incident is suppressed",
+        "app SOS at home: handled by the home center",
+        "app SOS by a visitor: forwarded to the responsible center, watched at home",
+        "handoff across the Seoul–Anyang border",
+        "center killed mid-scenario: fallback at home, recovery, one emergency",
+    ):
         line = next(line for line in summary.splitlines() if scenario in line)
         assert "passed" in line, line
     assert "failed" not in summary

@@ -1,17 +1,20 @@
 """``ansim demo``: start the federation, register it, play the scenarios, print timeline and summary.
 
-Scenarios run against real processes over real gRPC/mTLS. The *federation drill* scenarios let the
-console play the home center of a visiting app user (``centers/demo-console``, registered in the
-directory with its own certificate and a mirror receiver): it forwards, relays fixes across the
-Seoul–Anyang border and receives the handling centers' mirrors, while the centers do the rest
-themselves (directory resolution, pin checks, acceptance, dedup, loop refusal, handoff, grant
-revocation, mirroring). Scenarios that need a service a center does not serve are reported as
-skipped and only count against the exit code when they were expected.
+Scenarios run against real processes over real gRPC/mTLS. The *app-level* scenarios play a 종로
+resident's app against her home center's real EmergencyService (raise, watch, StreamLocation) and
+the agencies' DispatchService: an SOS at home, an SOS in 안양 forwarded to 안양 and dispatched there,
+a handoff across the Seoul–Anyang border driven by her own fixes, and a center killed before her SOS
+in 해운대 (fallback at home within 5 s, recovery forward once it is back). The *federation drill*
+lets the console act as a registered peer (``centers/demo-console``) for what an app cannot cause:
+a looping forward, an unregistered certificate, the same incident forwarded twice. Scenarios that
+need a service a center does not serve are reported as skipped and only count against the exit
+code when they were expected.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -49,7 +52,6 @@ from reference_server.demo.console import (
 from reference_server.demo.entries import CENTERS, center_entry, entry
 from reference_server.domain.directory.geometry import geometry_area, metric_circle
 from reference_server.domain.directory.signing import verify_answer
-from reference_server.domain.federation.forwarder import run_schedule
 
 SEOKSU = (37.4348, 126.9022)
 ANYANG_SOS = (37.4015, 126.9227)
@@ -183,8 +185,12 @@ class Demo:
             "directory", "ops", f"directory up at {self.directory.address}", (time.monotonic() - began) * 1000
         )
         for center in CENTERS:
+            agencies = [
+                {"name": f"agencies/{center.police}", "kind": "POLICE_112"},
+                {"name": f"agencies/{center.fire}", "kind": "FIRE_119"},
+            ]
             config = self.cluster.config(
-                center.center_id, center.display_ko, directory=self.directory.mtls_address
+                center.center_id, center.display_ko, directory=self.directory.mtls_address, agencies=agencies
             )
             self.centers[center.center_id] = self.cluster.launch(center.center_id, config)
         await asyncio.gather(*(p.wait_ready() for p in self.centers.values()))
@@ -313,61 +319,6 @@ class Demo:
         )
         return response
 
-    async def visitor(self) -> str:
-        self.visit = self.forwarded(*ANYANG_SOS, 15.0)
-        self.visit.location.fix_time.FromDatetime(datetime.now(UTC) - timedelta(seconds=60))
-        resolve = await self.directory_stub().ResolveCenter(
-            directory_pb2.ResolveCenterRequest(location=self.visit.location, service="sos"),
-            metadata=self.admin(),
-        )
-        top = verify_answer(resolve, self.keys).candidates[0].center
-        began = time.monotonic()
-        request = federation_pb2.ForwardEmergencyRequest(
-            request_id=str(uuid.uuid4()),
-            emergency=self.visit,
-            home_center=CONSOLE,
-            via=[CONSOLE],
-            reason=federation_pb2.FORWARD_REASON_ROUTED,
-            routing_evidence=resolve,
-        )
-        response = await self.peer_stub(top.removeprefix("centers/")).ForwardEmergency(
-            request, metadata=peer_metadata(self.cluster), timeout=3
-        )
-        self.timeline.add(
-            top,
-            CONSOLE,
-            f"SOS of a Seoul visitor in 안양 forwarded (incident {self.visit.incident_id})"
-            f" → {response.emergency}",
-            (time.monotonic() - began) * 1000,
-        )
-        self.visit_handling = response.emergency
-        await self.until(lambda: "started (ROUTED)" in self.kinds(response.emergency), "the 'started' mirror")
-        return f"handled by {top}, via {list(response.via)}; mirrored back to the home center"
-
-    def kinds(self, handling: str) -> list[str]:
-        return self.receiver.kinds(handling) if self.receiver else []
-
-    async def until(self, predicate: Callable[[], bool], what: str, timeout_s: float = 8.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what} did not arrive within {timeout_s} s")
-            await asyncio.sleep(0.1)
-
-    async def duplicate(self) -> str:
-        began = time.monotonic()
-        response = await self.forward("anyang", self.visit, reason=federation_pb2.FORWARD_REASON_FALLBACK)
-        self.timeline.add(
-            "centers/anyang",
-            CONSOLE,
-            f"same incident forwarded again (new request_id) → duplicate={response.duplicate}",
-            (time.monotonic() - began) * 1000,
-            ok=response.duplicate,
-        )
-        if not response.duplicate or response.emergency != self.visit_handling:
-            raise AssertionError("the second forward was not suppressed as a duplicate")
-        return "no second emergency, no second dispatch"
-
     async def loop(self) -> str:
         emergency = self.forwarded(*ANYANG_SOS, 15.0)
         emergency.home_emergency = f"centers/anyang/emergencies/e{uuid.uuid4().hex[:8]}"
@@ -410,104 +361,354 @@ class Demo:
             raise
         raise AssertionError("an unregistered certificate was accepted")
 
-    async def handoff(self) -> str:
-        stub = self.peer_stub("anyang")
-        start = datetime.now(UTC) - timedelta(seconds=40)
-        for index, (lat, lon, radius) in enumerate(WALK):
-            fix = self.loc(lat, lon, radius, start + timedelta(seconds=12 * index))
-            began = time.monotonic()
-            await stub.UpdateForwardedLocation(
-                federation_pb2.UpdateForwardedLocationRequest(
-                    request_id=str(uuid.uuid4()),
-                    emergency=self.visit_handling,
-                    mode=self.visit.mode,
-                    locations=[fix],
-                ),
-                metadata=peer_metadata(self.cluster),
-                timeout=3,
-            )
-            self.timeline.add(
-                "centers/anyang",
-                CONSOLE,
-                f"relayed fix {index + 1} ({lat:.4f}, {lon:.4f}) r={radius:.0f} m",
-                (time.monotonic() - began) * 1000,
-            )
-        await self.until(
-            lambda: any(k.startswith("state TRANSFERRED") for k in self.kinds(self.visit_handling)),
-            "anyang's TRANSFERRED mirror",
-        )
-        moved = (
-            next(
-                e.state_change.transferred_to
-                for e in self.receiver.events[self.visit_handling]
-                if e.WhichOneof("event") == "state_change"
-            )
-            if self.receiver
-            else ""
-        )
-        await self.until(
-            lambda: "started (HANDOFF)" in self.kinds(moved), "the new center's 'started' mirror"
-        )
-        if not moved.startswith("centers/seoul-geumcheon/"):
-            raise AssertionError(f"handed off to {moved}, not to seoul-geumcheon")
-        return f"anyang → {moved}; the home center kept watching"
+    # -- the federation drill: the console as a (registered) peer --------------------------------
 
-    async def peer_down(self) -> str:
+    async def duplicate(self) -> str:
+        """The same incident forwarded twice with new request ids: one emergency (FED-009)."""
+        forwarded = self.forwarded(*ANYANG_SOS, 15.0)
+        first = await self.forward("anyang", forwarded)
+        began = time.monotonic()
+        again = await self.forward("anyang", forwarded, reason=federation_pb2.FORWARD_REASON_FALLBACK)
+        self.timeline.add(
+            "centers/anyang",
+            CONSOLE,
+            f"same incident forwarded again (new request_id) → duplicate={again.duplicate}",
+            (time.monotonic() - began) * 1000,
+            ok=again.duplicate,
+        )
+        if not again.duplicate or again.emergency != first.emergency:
+            raise AssertionError("the second forward was not suppressed as a duplicate")
+        return "no second emergency, no second dispatch"
+
+    # -- app-level scenarios: the real EmergencyService of the centers ---------------------------
+
+    def stub(self, center_id: str, service: str = "emergency") -> Any:
+        from ansim.v1 import dispatch_pb2_grpc, emergency_pb2_grpc
+
+        process = self.centers[center_id]
+        channel = tls_channel(
+            self.cluster.pki.ca_cert, process.address, self.cluster.certs_for(center_id).server_name
+        )
+        if service == "dispatch":
+            return dispatch_pb2_grpc.DispatchServiceStub(channel)
+        return emergency_pb2_grpc.EmergencyServiceStub(channel)
+
+    def operator(self, center_id: str) -> tuple[tuple[str, str]]:
+        return token(
+            self.cluster,
+            common_pb2.ROLE_CENTER_OPERATOR,
+            f"operators/{center_id}",
+            center=f"centers/{center_id}",
+        )
+
+    async def raise_sos(
+        self, label: str, lat: float, lon: float, radius: float, *, fix_age_s: float = 0.0
+    ) -> tuple[emergency_pb2.Emergency, tuple[tuple[str, str]], Watch, float]:
+        """Her app raises at her home center (종로) and watches there."""
+        user = token(self.cluster, common_pb2.ROLE_APP_USER, f"users/{label}-{uuid.uuid4().hex[:6]}")
+        location = self.loc(lat, lon, radius, datetime.now(UTC) - timedelta(seconds=fix_age_s))
+        began = time.monotonic()
+        created: emergency_pb2.Emergency = await self.stub("seoul-jongno").RaiseEmergency(
+            emergency_pb2.RaiseEmergencyRequest(
+                parent="centers/seoul-jongno",
+                request_id=str(uuid.uuid4()),
+                kind=emergency_pb2.EMERGENCY_KIND_APP_SOS,
+                mode=common_pb2.MODE_EXERCISE,
+                location=location,
+            ),
+            metadata=user,
+            timeout=5,
+        )
+        self.timeline.add(
+            "centers/seoul-jongno",
+            "app",
+            f"RaiseEmergency ({label}, {lat:.4f}, {lon:.4f}) → {created.name}",
+            (time.monotonic() - began) * 1000,
+        )
+        watch = Watch(self, created.name, user)
+        watch.start()
+        return created, user, watch, began
+
+    async def staff_view(self, center_id: str, name: str) -> emergency_pb2.Emergency:
+        found: emergency_pb2.Emergency = await self.stub(center_id).GetEmergency(
+            emergency_pb2.GetEmergencyRequest(name=name), metadata=self.operator(center_id), timeout=3
+        )
+        return found
+
+    async def held_at(self, center_id: str, incident_id: str) -> list[emergency_pb2.Emergency]:
+        reply = await self.stub(center_id).ListEmergencies(
+            emergency_pb2.ListEmergenciesRequest(parent=f"centers/{center_id}", incident_id=incident_id),
+            metadata=self.operator(center_id),
+            timeout=3,
+        )
+        return list(reply.emergencies)
+
+    async def eventually(self, probe: Callable[[], Awaitable[Any]], what: str, timeout_s: float = 8.0) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            got = await probe()
+            if got:
+                return got
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} did not happen within {timeout_s} s")
+            await asyncio.sleep(0.1)
+
+    async def home_sos(self) -> str:
+        """A 종로 resident in 종로: routed to herself, her own 112 dispatched."""
+        created, _, watch, began = await self.raise_sos("resident", *JONGNO, 20.0)
+        try:
+
+            async def dispatched() -> emergency_pb2.Emergency | None:
+                seen = await self.staff_view("seoul-jongno", created.name)
+                return seen if seen.dispatched_agencies else None
+
+            seen = await self.eventually(dispatched, "a dispatch at the home center", 5.0)
+            elapsed = (time.monotonic() - began) * 1000
+            agencies = [a.agency for a in seen.dispatched_agencies]
+            self.timeline.add(
+                "centers/seoul-jongno",
+                "emergency",
+                f"handled here (top candidate is itself): dispatched to {', '.join(agencies)}",
+                elapsed,
+                ok=agencies == ["agencies/seoul-112"],
+            )
+            if seen.handling_center != "centers/seoul-jongno" or agencies != ["agencies/seoul-112"]:
+                raise AssertionError(f"handled by {seen.handling_center}, dispatched to {agencies}")
+            await watch.until(
+                lambda e: e.type == emergency_pb2.EMERGENCY_EVENT_TYPE_DISPATCH_UPDATED, "DISPATCH_UPDATED"
+            )
+            return f"handled at home, seoul-112 dispatched after {elapsed:.0f} ms"
+        finally:
+            watch.stop()
+
+    async def app_visitor(self) -> str:
+        """A 종로 resident in 안양: forwarded to 안양, its 112 dispatched, watched at home."""
+        created, user, watch, began = await self.raise_sos("visitor", *ANYANG_SOS, 15.0, fix_age_s=60)
+        self.visitor_sos, self.visitor_user, self.visitor_watch = created, user, watch
+        changed = await watch.until(
+            lambda e: watch.handling(e) == "centers/anyang", "HANDLING_CENTER_CHANGED"
+        )
+        self.timeline.add(
+            "centers/seoul-jongno",
+            "app",
+            f"watch at home: HANDLING_CENTER_CHANGED → {shown(changed)}",
+            (time.monotonic() - began) * 1000,
+        )
+        held = await self.eventually(
+            lambda: self.held_at("anyang", created.incident_id), "the emergency at anyang", 5.0
+        )
+        anyang = held[0]
+
+        async def dispatched() -> emergency_pb2.Emergency | None:
+            seen = await self.staff_view("anyang", anyang.name)
+            return seen if seen.dispatched_agencies else None
+
+        seen = await self.eventually(dispatched, "anyang's dispatch", 5.0)
+        self.visitor_handling = seen.name
+        entry = seen.dispatched_agencies[0]
+        self.timeline.add(
+            "centers/anyang",
+            "emergency",
+            f"{seen.name} (incident {seen.incident_id}, home {seen.home_center}):"
+            f" dispatched to {entry.agency}",
+            (time.monotonic() - began) * 1000,
+            ok=entry.agency == "agencies/gyeonggi-south-112",
+        )
+        if entry.agency != "agencies/gyeonggi-south-112":
+            raise AssertionError(f"anyang dispatched to {entry.agency}")
+        officer = token(
+            self.cluster,
+            common_pb2.ROLE_POLICE_OFFICER,
+            "officers/gyeonggi-1",
+            agency="agencies/gyeonggi-south-112",
+        )
+        from ansim.v1 import dispatch_pb2, dispatch_pb2_grpc
+
+        officer_channel = tls_channel(  # officers present a client certificate (mutual TLS)
+            self.cluster.pki.ca_cert,
+            self.centers["anyang"].mtls_address,
+            self.cluster.certs_for("anyang").server_name,
+            self.cluster.pki.client_cert("POLICE_OFFICER"),
+            self.cluster.pki.client_key("POLICE_OFFICER"),
+        )
+        await dispatch_pb2_grpc.DispatchServiceStub(officer_channel).AcknowledgeDispatch(
+            dispatch_pb2.AcknowledgeDispatchRequest(
+                name=entry.dispatch, request_id=str(uuid.uuid4()), unit_id="안양-순12"
+            ),
+            metadata=officer,
+            timeout=3,
+        )
+        self.timeline.add(
+            "centers/anyang", "gyeonggi-south-112", f"acknowledged {entry.dispatch} (unit 안양-순12)"
+        )
+        await watch.until(
+            lambda e: (
+                e.type == emergency_pb2.EMERGENCY_EVENT_TYPE_STATE_CHANGED
+                and e.emergency.state == emergency_pb2.EMERGENCY_STATE_DISPATCHED
+            ),
+            "DISPATCHED mirrored home",
+        )
+        self.timeline.add("centers/seoul-jongno", "app", "watch at home: police acknowledged → DISPATCHED")
+        own = await self.stub("seoul-jongno", "dispatch").ListDispatches(
+            _list_dispatches("centers/seoul-jongno", created.name),
+            metadata=self.operator("seoul-jongno"),
+            timeout=3,
+        )
+        if own.dispatches:
+            raise AssertionError("the home center dispatched a visitor's SOS itself (double dispatch)")
+        return "forwarded to anyang, gyeonggi-south-112 dispatched and acknowledged; no dispatch at home"
+
+    async def app_handoff(self) -> str:
+        """Her app streams fixes at home while she walks from 안양 석수동 into 서울 금천구."""
+        created, user, watch = self.visitor_sos, self.visitor_user, self.visitor_watch
+        start = datetime.now(UTC) - timedelta(seconds=40)
+        requests = [
+            emergency_pb2.StreamLocationRequest(
+                name=created.name,
+                sequence=index + 1,
+                location=self.loc(lat, lon, radius, start + timedelta(seconds=12 * index)),
+            )
+            for index, (lat, lon, radius) in enumerate(WALK)
+        ]
+        began = time.monotonic()
+
+        async def feed() -> Any:
+            for request in requests:
+                yield request
+                await asyncio.sleep(0.15)
+
+        call = self.stub("seoul-jongno").StreamLocation(feed(), metadata=user, timeout=10)
+        async for ack in call:
+            fix = requests[ack.sequence - 1].location
+            self.timeline.add(
+                "centers/seoul-jongno",
+                "app",
+                f"StreamLocation fix {ack.sequence} ({fix.latitude:.4f}, {fix.longitude:.4f})"
+                f" r={fix.radius_m:.0f} m"
+                f" → {emergency_pb2.LocationAckStatus.Name(ack.status).removeprefix('LOCATION_ACK_STATUS_')}",
+            )
+        changed = await watch.until(
+            lambda e: watch.handling(e) == "centers/seoul-geumcheon",
+            "HANDLING_CENTER_CHANGED to geumcheon",
+            12.0,
+        )
+        self.timeline.add(
+            "centers/seoul-jongno",
+            "app",
+            f"watch at home: HANDLING_CENTER_CHANGED → {shown(changed)}",
+            (time.monotonic() - began) * 1000,
+        )
+
+        async def transferred() -> emergency_pb2.Emergency | None:
+            seen = await self.staff_view("anyang", self.visitor_handling)
+            return seen if seen.state == emergency_pb2.EMERGENCY_STATE_TRANSFERRED else None
+
+        old = await self.eventually(transferred, "anyang's TRANSFERRED", 5.0)
+        from ansim.v1 import dispatch_pb2
+
+        superseded = [
+            d
+            for d in (
+                await self.stub("anyang", "dispatch").ListDispatches(
+                    _list_dispatches("centers/anyang", old.name), metadata=self.operator("anyang"), timeout=3
+                )
+            ).dispatches
+            if d.state == dispatch_pb2.DISPATCH_STATE_SUPERSEDED
+        ]
+        new = await self.eventually(
+            lambda: self.held_at("seoul-geumcheon", created.incident_id), "the emergency at geumcheon", 5.0
+        )
+        self.timeline.add(
+            "centers/anyang",
+            "emergency",
+            f"{old.name} TRANSFERRED; {len(superseded)} dispatch(es) SUPERSEDED;"
+            f" geumcheon holds {new[0].name}",
+            ok=bool(superseded),
+        )
+        if not superseded:
+            raise AssertionError("anyang's dispatch was not superseded")
+        return f"anyang → {new[0].name} by the app's own fixes; the app kept watching at home"
+
+    async def app_peer_down(self) -> str:
+        """해운대 is killed; an SOS in 해운대 falls back at home, then moves to the restarted 해운대."""
         busan = self.centers["busan-haeundae"]
         busan.kill()
         self.timeline.add("centers/busan-haeundae", "ops", "process killed (SIGKILL) mid-scenario")
-        emergency = self.forwarded(*HAEUNDAE, 20.0)
-        request = federation_pb2.ForwardEmergencyRequest(
-            request_id=str(uuid.uuid4()),
-            emergency=emergency,
-            home_center=CONSOLE,
-            via=[CONSOLE],
-            reason=federation_pb2.FORWARD_REASON_ROUTED,
-        )
+        created, _, watch, began = await self.raise_sos("traveller", *HAEUNDAE, 20.0)
+        try:
 
-        async def send(center: str, deadline_s: float) -> federation_pb2.ForwardEmergencyResponse:
-            stub = self.peer_stub(center.removeprefix("centers/"))
-            reply: federation_pb2.ForwardEmergencyResponse = await stub.ForwardEmergency(
-                request, metadata=peer_metadata(self.cluster), timeout=deadline_s
+            async def fallen_back() -> emergency_pb2.Emergency | None:
+                seen = await self.staff_view("seoul-jongno", created.name)
+                return seen if seen.dispatched_agencies else None
+
+            seen = await self.eventually(fallen_back, "a fallback dispatch at home", 5.5)
+            elapsed = time.monotonic() - began
+            self.timeline.add(
+                "centers/seoul-jongno",
+                "emergency",
+                f"{seen.status_note}; dispatched to {seen.dispatched_agencies[0].agency}"
+                f" after {elapsed:.1f} s",
+                elapsed * 1000,
+                ok=elapsed <= 5.0,
             )
-            return reply
-
-        began = time.monotonic()
-        outcome = await run_schedule(["centers/busan-haeundae"], send)
-        for attempt in outcome.attempts:
+            if elapsed > 5.0:
+                raise AssertionError(f"the fallback took {elapsed:.1f} s")
+            config = list(busan.popen.args)[-1]  # type: ignore[arg-type]
+            restarted = self.cluster.launch("busan-haeundae", Path(str(config)))
+            await restarted.wait_ready()
+            self.centers["busan-haeundae"] = restarted
+            await self.move_endpoint("busan-haeundae", restarted.mtls_address)
             self.timeline.add(
                 "centers/busan-haeundae",
-                CONSOLE,
-                f"forward attempt: {attempt.outcome} ({attempt.detail})",
-                attempt.seconds * 1000,
-                ok=False,
+                "ops",
+                f"restarted with the same store (new port {restarted.mtls_address})",
             )
-        if outcome.result == "accepted":
-            raise AssertionError("a dead center accepted a forward")
-        elapsed = time.monotonic() - began
-        self.timeline.add(
-            CONSOLE,
-            CONSOLE,
-            f"FALLBACK after {len(outcome.attempts)} attempts in {elapsed:.1f} s:"
-            " handled at home, never dropped",
-            ok=elapsed <= 5.2,
-        )
-        config = list(busan.popen.args)[-1]  # type: ignore[arg-type]
-        restarted = self.cluster.launch("busan-haeundae", Path(str(config)))
-        await restarted.wait_ready()
-        self.centers["busan-haeundae"] = restarted
-        self.timeline.add(
-            "centers/busan-haeundae",
-            "ops",
-            f"restarted with the same store (new port {restarted.mtls_address})",
-        )
-        stub = self.directory_stub()
-        current = await stub.GetCenter(
-            directory_pb2.GetCenterRequest(name="centers/busan-haeundae"), metadata=self.admin()
-        )
-        current.endpoints[0].target = restarted.mtls_address
+            changed = await watch.until(
+                lambda e: watch.handling(e) == "centers/busan-haeundae",
+                "HANDLING_CENTER_CHANGED to busan",
+                15.0,
+            )
+            self.timeline.add(
+                "centers/seoul-jongno",
+                "app",
+                f"watch at home: HANDLING_CENTER_CHANGED → {shown(changed)}",
+            )
+            from ansim.v1 import dispatch_pb2
+
+            own = await self.stub("seoul-jongno", "dispatch").ListDispatches(
+                _list_dispatches("centers/seoul-jongno", created.name),
+                metadata=self.operator("seoul-jongno"),
+                timeout=3,
+            )
+            states = {
+                dispatch_pb2.DispatchState.Name(d.state).removeprefix("DISPATCH_STATE_")
+                for d in own.dispatches
+            }
+            held = await self.held_at("busan-haeundae", created.incident_id)
+            self.timeline.add(
+                "centers/busan-haeundae",
+                "emergency",
+                f"recovery forward (FALLBACK) accepted: {len(held)} emergency for the incident;"
+                f" home dispatches {sorted(states)}",
+                ok=len(held) == 1 and states == {"SUPERSEDED"},
+            )
+            if len(held) != 1 or states != {"SUPERSEDED"}:
+                raise AssertionError(f"busan holds {len(held)}, home dispatches {states}")
+            return (
+                f"fallback after {elapsed:.1f} s at home; recovered to busan,"
+                " home dispatch SUPERSEDED, one emergency"
+            )
+        finally:
+            watch.stop()
+
+    async def move_endpoint(self, center_id: str, target: str) -> None:
         from google.protobuf import field_mask_pb2
 
+        stub = self.directory_stub()
+        current = await stub.GetCenter(
+            directory_pb2.GetCenterRequest(name=f"centers/{center_id}"), metadata=self.admin()
+        )
+        current.endpoints[0].target = target
         await stub.UpdateCenter(
             directory_pb2.UpdateCenterRequest(
                 center=current,
@@ -516,82 +717,58 @@ class Demo:
             ),
             metadata=self.admin(),
         )
-        request.reason = federation_pb2.FORWARD_REASON_FALLBACK
-        request.request_id = str(uuid.uuid4())
-        first = await self.peer_stub("busan-haeundae").ForwardEmergency(
-            request, metadata=peer_metadata(self.cluster), timeout=3
-        )
-        request.request_id = str(uuid.uuid4())
-        again = await self.peer_stub("busan-haeundae").ForwardEmergency(
-            request, metadata=peer_metadata(self.cluster), timeout=3
-        )
-        self.timeline.add(
-            "centers/busan-haeundae",
-            CONSOLE,
-            f"recovery forward (FALLBACK) accepted → {first.emergency};"
-            f" a repeat → duplicate={again.duplicate}",
-            ok=again.duplicate,
-        )
-        if elapsed > 5.2 or not again.duplicate or again.emergency != first.emergency:
-            raise AssertionError("fallback took longer than 5 s or the duplicate was not suppressed")
-        return f"fallback after {elapsed:.1f} s; recovered and deduplicated"
 
-    async def app_visitor(self) -> str:
-        """A Seoul app user raises an SOS in 안양 at her home center; the home center must route it."""
-        jongno = self.centers["seoul-jongno"]
-        channel = tls_channel(
-            self.cluster.pki.ca_cert, jongno.address, self.cluster.certs_for("seoul-jongno").server_name
-        )
-        from ansim.v1 import emergency_pb2_grpc
 
-        stub: Any = emergency_pb2_grpc.EmergencyServiceStub(channel)
-        user = token(self.cluster, common_pb2.ROLE_APP_USER, f"users/visitor-{uuid.uuid4().hex[:6]}")
-        began = time.monotonic()
-        created = await stub.RaiseEmergency(
-            emergency_pb2.RaiseEmergencyRequest(
-                parent="centers/seoul-jongno",
-                request_id=str(uuid.uuid4()),
-                kind=emergency_pb2.EMERGENCY_KIND_APP_SOS,
-                mode=common_pb2.MODE_EXERCISE,
-                location=self.loc(*ANYANG_SOS, 15.0),
-            ),
-            metadata=user,
-            timeout=5,
-        )
-        self.timeline.add(
-            "centers/seoul-jongno",
-            "app",
-            f"RaiseEmergency in 안양 at the home center → {created.name}",
-            (time.monotonic() - began) * 1000,
-        )
-        deadline = time.monotonic() + 7
-        while time.monotonic() < deadline:
-            current = await stub.GetEmergency(
-                emergency_pb2.GetEmergencyRequest(name=created.name), metadata=user, timeout=3
+def shown(event: emergency_pb2.EmergencyEvent) -> str:
+    return event.handling_change.center_display_name or event.handling_change.handling_center
+
+
+def _list_dispatches(parent: str, emergency: str) -> Any:
+    from ansim.v1 import dispatch_pb2
+
+    return dispatch_pb2.ListDispatchesRequest(parent=parent, emergency=emergency)
+
+
+class Watch:
+    """The app's WatchEmergency at her home center, in the background."""
+
+    def __init__(self, demo: Demo, name: str, user: tuple[tuple[str, str]]) -> None:
+        self.demo, self.name, self.user = demo, name, user
+        self.events: list[emergency_pb2.EmergencyEvent] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
+            call = self.demo.stub("seoul-jongno").WatchEmergency(
+                emergency_pb2.WatchEmergencyRequest(name=self.name), metadata=self.user
             )
-            if current.handling_center == "centers/anyang":
-                self.timeline.add(
-                    "centers/seoul-jongno",
-                    "app",
-                    "watch: handled by 안양시 스마트도시통합센터",
-                    (time.monotonic() - began) * 1000,
-                )
-                return "routed to anyang; the app watches at home"
-            await asyncio.sleep(0.3)
-        routed = [
-            record
-            for name, record in self.cluster.federation_logs()
-            if name == "seoul-jongno" and record.get("incident") == created.incident_id
-        ]
-        if not routed:
-            raise Unavailable(
-                "EmergencyService at seoul-jongno does not hand RAISED emergencies to federation"
-                " (ctx.domain.router.route is not called yet)"
-            )
-        raise AssertionError(
-            f"routing ran ({[r.get('event') for r in routed]}) but the home emergency never showed"
-            " centers/anyang as its handling center"
-        )
+            async for event in call:
+                self.events.append(event)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    @staticmethod
+    def handling(event: emergency_pb2.EmergencyEvent) -> str:
+        if event.type != emergency_pb2.EMERGENCY_EVENT_TYPE_HANDLING_CENTER_CHANGED:
+            return ""
+        return event.handling_change.handling_center
+
+    async def until(
+        self, predicate: Callable[[emergency_pb2.EmergencyEvent], bool], what: str, timeout_s: float = 8.0
+    ) -> emergency_pb2.EmergencyEvent:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for event in self.events:
+                if predicate(event):
+                    return event
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} did not reach the app's watch within {timeout_s} s")
+            await asyncio.sleep(0.05)
 
 
 class Unavailable(Exception):
@@ -603,18 +780,16 @@ async def play(root: Path) -> Demo:
     try:
         await demo.start()
         await demo.scenario("directory routing (signed answers, default route)", demo.routing)
-        await demo.scenario(
-            "SOS by a visitor: forwarded to the responsible center, mirrored home", demo.visitor
-        )
-        await demo.scenario("duplicate forward after recovery is suppressed", demo.duplicate)
         await demo.scenario("forwarding loop refused", demo.loop)
         await demo.scenario("forged / unregistered peer refused", demo.forged)
-        await demo.scenario("handoff across the Seoul–Anyang border", demo.handoff)
-        await demo.scenario("center killed mid-scenario: retries, fallback, recovery, dedup", demo.peer_down)
+        await demo.scenario("duplicate forward of one incident is suppressed", demo.duplicate)
+        await demo.scenario("app SOS at home: handled by the home center", demo.home_sos)
         await demo.scenario(
-            "app SOS at home center routed to the visited city",
-            demo.app_visitor,
-            needs=("seoul-jongno", "ansim.v1.EmergencyService"),
+            "app SOS by a visitor: forwarded to the responsible center, watched at home", demo.app_visitor
+        )
+        await demo.scenario("handoff across the Seoul–Anyang border", demo.app_handoff)
+        await demo.scenario(
+            "center killed mid-scenario: fallback at home, recovery, one emergency", demo.app_peer_down
         )
         for name, center, service in (
             ("child: school arrival and danger-zone entry", "seoul-jongno", "ansim.v1.ChildSafetyService"),
