@@ -22,7 +22,7 @@ from ansim.v1 import common_pb2
 
 from conformance.channels import open_channel
 from conformance.declaration import Declaration, Fixtures
-from conformance.outcomes import CaseSkipped
+from conformance.outcomes import CaseNotApplicable, CaseSkipped
 from conformance.recorder import Exchange, channel_interceptors, current_log, to_json
 from conformance.tokens import Tokens
 from conformance.wire import raw_unary
@@ -222,6 +222,11 @@ class CaseContext:
     def skip(self, reason: str) -> None:
         """End the case with verdict SKIP. A skipped MUST case keeps its profile from passing."""
         raise CaseSkipped(reason)
+
+    def not_applicable(self, reason: str) -> None:
+        """End the case with verdict NOT_APPLICABLE: what it tests does not apply to this target as
+        declared (e.g. an insecure-mode rule against a TLS target). Never for a missing fixture."""
+        raise CaseNotApplicable(reason)
 
     def last_exchange(self) -> Exchange | None:
         log = current_log() or self.log

@@ -25,3 +25,13 @@ class CaseSkipped(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class CaseNotApplicable(Exception):
+    """The requirement the case tests does not apply to this target, as its declaration describes it
+    (e.g. a rule of the insecure development mode against a TLS target): verdict NOT_APPLICABLE,
+    which, like a profile that is not declared, neither passes nor holds back a profile."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

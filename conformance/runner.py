@@ -19,7 +19,7 @@ from ansim_sdk.catalogue import Requirement
 from conformance.context import CaseContext, RunContext
 from conformance.declaration import Declaration
 from conformance.known_failures import apply_known_failures, load_known_failures
-from conformance.outcomes import CaseSkipped, ConformanceFailure
+from conformance.outcomes import CaseNotApplicable, CaseSkipped, ConformanceFailure
 from conformance.preflight import Preflight, run_preflight
 from conformance.recorder import bind_log, drain_pending
 from conformance.registry import Case, Registry
@@ -122,6 +122,8 @@ async def run_case(
             failing = failure.exchange or (ctx.log[-1] if ctx.log else None)
         except CaseSkipped as skipped:
             result.verdict, result.message = Verdict.SKIP, skipped.reason
+        except CaseNotApplicable as inapplicable:
+            result.verdict, result.message = Verdict.NOT_APPLICABLE, inapplicable.reason
         except TimeoutError:
             result.verdict = Verdict.FAIL
             result.message = f"no verdict within {timeout:g} s: the target hung (a hang is a defect)"
