@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -114,3 +115,55 @@ async def test_event_sequences_are_per_scope_and_pruning_is_remembered(store: Sq
     assert await store.event_bounds("a") == (2, 2)
     async with store.transaction() as tx:
         assert (await tx.append_event("a", "t", b"3", 3)).sequence == 3
+
+
+async def test_concurrent_transactions_share_a_commit_and_a_failing_one_rolls_back_alone(
+    store: SqliteStore,
+) -> None:
+    commits = 0
+
+    def trace(statement: str) -> None:
+        nonlocal commits
+        commits += statement.strip().upper() == "COMMIT"
+
+    await store._on_writer(lambda c: c.set_trace_callback(trace))
+    seen: list[str] = []
+
+    async def write(i: int) -> None:
+        async with store.transaction() as tx:
+            await tx.execute("INSERT INTO things (name) VALUES (?)", (f"t{i}",))
+            tx.on_commit(lambda: seen.append(f"t{i}"))
+            if i % 5 == 0:
+                raise RuntimeError("boom")
+        # Returned: committed, visible to the readers.
+        assert await store.fetchone("SELECT 1 FROM things WHERE name = ?", (f"t{i}",)) is not None
+
+    results = await asyncio.gather(*(write(i) for i in range(40)), return_exceptions=True)
+    failed = [i for i, r in enumerate(results) if isinstance(r, RuntimeError)]
+    assert failed == list(range(0, 40, 5)) and all(r is None for r in results if not isinstance(r, Exception))
+    names = {r["name"] for r in await store.fetchall("SELECT name FROM things")}
+    assert names == {f"t{i}" for i in range(40) if i % 5}
+    assert sorted(seen) == sorted(names)
+    assert 1 <= commits < 40 - len(failed)
+    await store._on_writer(lambda c: c.set_trace_callback(None))
+
+
+async def test_a_cancelled_caller_does_not_leave_the_batch_open(store: SqliteStore) -> None:
+    async def slow(i: int) -> None:
+        async with store.transaction() as tx:
+            await tx.execute("INSERT INTO things (name) VALUES (?)", (f"c{i}",))
+            await asyncio.sleep(0.01)
+
+    tasks = [asyncio.ensure_future(slow(i)) for i in range(10)]
+    await asyncio.sleep(0.015)
+    for task in tasks[3:]:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for _ in range(50):
+        if store._batch is None and not store._write_lock.locked():
+            break
+        await asyncio.sleep(0.01)
+    assert store._batch is None and not await store._on_writer(lambda c: c.in_transaction)
+    async with store.transaction() as tx:
+        await tx.execute("INSERT INTO things (name) VALUES ('after')")
+    assert await store.fetchone("SELECT 1 FROM things WHERE name = 'after'") is not None

@@ -11,6 +11,16 @@ Concurrency: writes are serialized by an asyncio lock and run on the writer thre
 one writer at a time anyway); ``BEGIN IMMEDIATE`` takes the write lock up front so a transaction
 never fails half-way on a lock upgrade. Reads outside transactions use separate connections on a
 small thread pool and see the last committed state (WAL snapshot isolation).
+
+Group commit: the fsync of a FULL commit is most of a small transaction's cost, so transactions
+that queue up while one runs share the next commit. Each :meth:`SqliteStore.transaction` runs in
+its own ``SAVEPOINT`` inside one open SQLite transaction (the *batch*): a transaction that fails
+rolls back to its savepoint alone; one that succeeds releases it. The transaction that finishes
+with nobody else queued for the writer commits the batch — ONE fsync for all of them — and each
+caller's ``async with`` exits only after the commit that contains its transaction, so an
+acknowledged write is as durable as before and a crash before that commit loses only transactions
+nobody was told about. A later transaction of a batch may see an earlier one's writes before they
+are committed; they commit or fail together, so nothing it returns outlives what it read.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,6 +84,21 @@ def _event(row: Row) -> StoredEvent:
 
 def _audit(row: Row) -> AuditRecord:
     return AuditRecord(**row)
+
+
+_SAVEPOINT = "ansim_tx"
+
+
+@dataclass(eq=False)
+class _Batch:
+    """Transactions released into one open SQLite transaction, committed together."""
+
+    #: Resolved (or failed) once the batch is committed (or lost); callers wait for it.
+    done: asyncio.Future[None]
+    members: list[SqliteTransaction] = field(default_factory=list)
+    error: BaseException | None = None
+    #: Committed or rolled back (on the writer thread); ``done`` follows on the loop.
+    ended: bool = False
 
 
 class SqliteTransaction:
@@ -195,6 +221,11 @@ class SqliteStore:
         self._readers: list[sqlite3.Connection] = []
         self._local = threading.local()
         self._write_lock = asyncio.Lock()
+        #: Tasks waiting for the write lock (a transaction that ends with none commits at once).
+        self._waiting = 0
+        #: The open SQLite transaction holding released savepoints, if any (see module docstring).
+        self._batch: _Batch | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
         self._closed = False
 
     @classmethod
@@ -222,34 +253,132 @@ class SqliteStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer_pool, lambda: fn(self._writer))
 
-    async def _finish(self, statement: str) -> None:
-        """COMMIT or ROLLBACK; completes even if the awaiting task is cancelled meanwhile."""
-        future = asyncio.ensure_future(self._on_writer(lambda c: c.execute(statement)))
+    async def _shielded(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn`` on the writer; completes even if the awaiting task is cancelled meanwhile."""
+        future = asyncio.ensure_future(self._on_writer(fn))
         try:
-            await asyncio.shield(future)
+            return await asyncio.shield(future)
         except asyncio.CancelledError:
             await future
             raise
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqliteTransaction]:
-        if self._closed:
-            raise AnsimError(error_pb2.ERROR_REASON_SERVER_UNAVAILABLE, "the store is closed (shutting down)")
-        async with self._write_lock:
-            await self._on_writer(lambda c: c.execute("BEGIN IMMEDIATE"))
-            tx = SqliteTransaction(self, self.clock.now())
+    async def _acquire(self) -> None:
+        """Take the write lock, counted in ``_waiting`` while queued for it."""
+        self._waiting += 1
+        try:
+            await self._write_lock.acquire()
+        except BaseException:
+            self._waiting -= 1
+            # The last transaction left the batch open for the queue; if the queue is gone, close it.
+            if self._waiting == 0 and self._batch is not None:
+                self._start_flush(self._batch)
+            raise
+        self._waiting -= 1
+
+    def _start_flush(self, batch: _Batch) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(self._flush(batch))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+        return task
+
+    async def _flush(self, batch: _Batch) -> None:
+        """Commit ``batch`` unless that happened already; raise if the batch failed."""
+        if not batch.done.done():
+            await self._acquire()
             try:
-                yield tx
-            except BaseException:
-                await self._finish("ROLLBACK")
-                raise
-            await self._finish("COMMIT")
-            # Still under the write lock, so callbacks (e.g. event fan-out) run in commit order.
+                if not batch.ended:
+                    await self._on_writer(lambda c: self._end_batch(c, batch))
+                self._settle(batch)
+            finally:
+                self._write_lock.release()
+        batch.done.result()
+
+    def _end_batch(self, conn: sqlite3.Connection, batch: _Batch) -> None:
+        """(writer thread) COMMIT the batch — one fsync for all its members — or ROLLBACK it when it
+        has none."""
+        self._batch = None
+        batch.ended = True
+        try:
+            conn.execute("COMMIT" if batch.members else "ROLLBACK")
+        except BaseException as error:
+            batch.error = error
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
+    def _settle(self, batch: _Batch) -> None:
+        """(loop, under the write lock) Wake the callers of an ended batch; run the on_commit
+        callbacks of its members in commit order."""
+        if not batch.ended or batch.done.done():
+            return
+        if batch.error is not None:
+            batch.done.set_exception(batch.error)
+            batch.done.exception()  # retrieved here: every member may have been cancelled meanwhile
+            return
+        batch.done.set_result(None)
+        for tx in batch.members:
             for callback in tx._callbacks:
                 try:
                     callback()
                 except Exception:
                     log.exception("on_commit callback failed")
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """(writer thread) Open the batch's transaction if needed, then the transaction's savepoint."""
+        if not conn.in_transaction:
+            conn.execute("BEGIN IMMEDIATE")
+        conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+
+    def _close_savepoint(self, conn: sqlite3.Connection, batch: _Batch, tx: SqliteTransaction | None) -> None:
+        """(writer thread) Release ``tx``'s savepoint into the batch, or roll it back alone when
+        ``tx`` is None; then commit the batch if nobody is queued for the writer."""
+        try:
+            if not conn.in_transaction:
+                raise AnsimError(
+                    error_pb2.ERROR_REASON_INTERNAL, "the store rolled back a write; nothing was stored"
+                )
+            if tx is None:
+                conn.execute(f"ROLLBACK TO {_SAVEPOINT}")
+            conn.execute(f"RELEASE {_SAVEPOINT}")
+        except BaseException as error:
+            # SQLite ended the whole transaction (I/O error, disk full…) or cannot end the
+            # savepoint: the batch is lost, and with it every member not yet committed.
+            self._batch = None
+            batch.ended = True
+            batch.error = error
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return
+        if tx is not None:
+            batch.members.append(tx)
+        if self._waiting == 0:
+            self._end_batch(conn, batch)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqliteTransaction]:
+        if self._closed:
+            raise AnsimError(error_pb2.ERROR_REASON_SERVER_UNAVAILABLE, "the store is closed (shutting down)")
+        await self._acquire()
+        try:
+            batch = self._batch
+            if batch is None:
+                batch = self._batch = _Batch(asyncio.get_running_loop().create_future())
+            try:
+                await self._shielded(self._begin)
+                tx = SqliteTransaction(self, self.clock.now())
+                yield tx
+            except BaseException:
+                await self._shielded(lambda c: self._close_savepoint(c, batch, None))
+                self._settle(batch)
+                raise
+            await self._shielded(lambda c: self._close_savepoint(c, batch, tx))
+            self._settle(batch)
+        finally:
+            self._write_lock.release()
+        # Released into the batch: return only once the commit that contains it is done.
+        if batch.done.done():
+            batch.done.result()
+        else:
+            await asyncio.shield(self._start_flush(batch))
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -333,8 +462,15 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
-        async with self._write_lock:
+        await self._acquire()
+        try:
+            batch = self._batch
+            if batch is not None:
+                await self._on_writer(lambda c: self._end_batch(c, batch))
+                self._settle(batch)
             await self._on_writer(lambda c: c.close() if c is not None else None)
+        finally:
+            self._write_lock.release()
 
         def close_readers() -> None:
             for conn in self._readers:
