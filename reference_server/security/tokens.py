@@ -8,6 +8,7 @@ key), checks times against the injected clock with a leeway, and refuses unknown
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -27,6 +28,9 @@ from reference_server.security.devpki import key_pem, new_key, write_private
 AUDIENCE = "ansim"
 ALGORITHM = "ES256"
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "role", "exp", "iat", "jti")
+#: Officers act for their situation room: their token must name it in ``agency`` [SEC-008].
+OFFICER_ROLES = (common_pb2.ROLE_POLICE_OFFICER, common_pb2.ROLE_FIRE_OFFICER)
+AGENCY_NAME = re.compile(r"^agencies/[a-z0-9][a-z0-9-]{0,62}$")
 
 
 def role_claim(role: int) -> str:
@@ -185,6 +189,8 @@ class TokenVerifier:
         text = {k: claims.get(k, "") for k in ("sub", "agency", "center", "jti")}
         if not all(isinstance(v, str) for v in text.values()) or not text["sub"]:
             raise _invalid("sub, agency, center and jti must be strings and sub must not be empty")
+        if role in OFFICER_ROLES and not AGENCY_NAME.match(text["agency"]):
+            raise _invalid("a police or fire officer token must name its agency (agencies/{agency})")
         return Caller(
             subject=text["sub"],
             role=role,
