@@ -184,6 +184,16 @@ class ChildSafetyFixtures(_Section):
         return self
 
 
+class DatasetCamera(_Section):
+    """One row of the center's CCTV dataset and what the center must publish for it (CAM-005,
+    CAM-007): ``expected`` maps Camera field paths (proto names, dotted) to their proto3 JSON values,
+    e.g. ``install_year_month: 2020-05``, ``data_update_time: 2026-05-19T13:58:23Z``."""
+
+    #: 관리번호 exactly as in the dataset.
+    management_number: str = Field(min_length=1)
+    expected: dict[str, str | int | float] = Field(min_length=1)
+
+
 class Fixtures(_Section):
     """Data in the target that the cases rely on."""
 
@@ -198,6 +208,8 @@ class Fixtures(_Section):
     #: A peer center's name, for federation cases.
     peer_center: str | None = Field(default=None, pattern=CENTER_NAME)
     child_safety: ChildSafetyFixtures | None = None
+    #: Rows of the center's CCTV dataset with the published values they must become (CAM-005, CAM-007).
+    dataset_cameras: list[DatasetCamera] = Field(default_factory=list)
 
     @field_validator("agencies")
     @classmethod

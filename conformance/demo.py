@@ -20,6 +20,15 @@ import yaml
 
 DEMO_ISSUER = "ansim-demo"
 DECLARATION_PATH = Path("conformance") / "vendor.yaml"
+#: What the demo must publish for the spec's example dataset rows (설치연월 202005, 데이터기준일자
+#: 2026-05-18, 관리기관전화번호 02-2148-3033, 데이터갱신시점 / 최종수정시점 in KST) [CAM-005] [CAM-007].
+DATASET_EXAMPLE_FIELDS = {
+    "install_year_month": "2020-05",
+    "data_reference_date": "2026-05-18",
+    "managing_agency_phone": "02-2148-3033",
+    "data_update_time": "2026-05-19T13:58:23Z",
+    "last_modified_time": "2026-05-18T06:24:18Z",
+}
 
 
 def demo_declaration(
@@ -67,6 +76,11 @@ def demo_declaration(
             "camera_location": {"latitude": camera_location[0], "longitude": camera_location[1]},
             # The demo center trusts the demo PKI's PEER_CENTER certificate as this peer (federation).
             **({"peer_center": "centers/demo-peer"} if "federation" in profiles else {}),
+            # The two example rows of spec §12.2 / §12.9 that the demo seeds, as they must be published.
+            "dataset_cameras": [
+                {"management_number": number, "expected": dict(DATASET_EXAMPLE_FIELDS)}
+                for number in ("202630000000800463", "202630000000800471")
+            ],
         },
         "test_retention_seconds": 5,
     }

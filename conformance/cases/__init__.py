@@ -13,6 +13,7 @@ def load_cases() -> Registry:
     from conformance.cases import cameras  # noqa: F401
     from conformance.cases import child_safety  # noqa: F401
     from conformance.cases import clients_agency, clients_app, clients_gateway  # noqa: F401
+    from conformance.cases import crosscutting  # noqa: F401
     from conformance.cases import directory  # noqa: F401
     from conformance.cases import dispatch  # noqa: F401
     from conformance.cases import emergency  # noqa: F401
