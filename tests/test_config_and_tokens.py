@@ -9,6 +9,7 @@ import pytest
 from ansim.v1 import common_pb2, error_pb2
 
 from ansim_sdk.errors import AnsimError
+from reference_server.clock import OffsetClock
 from reference_server.config import ConfigError, load_settings
 from reference_server.security.devpki import new_key
 from reference_server.security.tokens import TokenIssuer, TokenVerifier, public_key_path
@@ -114,3 +115,32 @@ def test_bad_tokens_are_refused(issuer: TokenIssuer, make: object, reason: int) 
     with pytest.raises(AnsimError) as failure:
         verifier.verify(make(issuer))  # type: ignore[operator]
     assert failure.value.reason == reason
+
+
+def test_a_verified_token_is_reused_for_a_minute_but_still_expires(
+    issuer: TokenIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = OffsetClock()
+    verifier = TokenVerifier({issuer.issuer: issuer.public_key}, clock, leeway=timedelta(0))
+    token = issuer.issue("u", common_pb2.ROLE_APP_USER, ttl=timedelta(seconds=90))
+    checks = 0
+    real = TokenVerifier._verify_signature
+
+    def counting(self: TokenVerifier, text: str) -> dict[str, object]:
+        nonlocal checks
+        checks += 1
+        return real(self, text)
+
+    monkeypatch.setattr(TokenVerifier, "_verify_signature", counting)
+    assert {verifier.verify(token, "a").cert_fingerprint, verifier.verify(token, "b").cert_fingerprint} == {
+        "a",
+        "b",
+    }
+    assert checks == 1
+    clock.advance(timedelta(seconds=61))  # past the minute: verified again
+    verifier.verify(token)
+    assert checks == 2
+    clock.advance(timedelta(seconds=30))  # past exp, although still cached until exp
+    with pytest.raises(AnsimError) as expired:
+        verifier.verify(token)
+    assert expired.value.reason == error_pb2.ERROR_REASON_TOKEN_EXPIRED

@@ -4,12 +4,18 @@ Claims: ``iss``, ``sub``, ``aud`` (``"ansim"``), ``role`` (Role value name witho
 ``agency`` (``agencies/{agency}`` or empty), ``center`` (``centers/{center}`` or empty), ``exp``,
 ``iat``, ``jti``. Verification accepts only ES256, only configured issuers (each with its own public
 key), checks times against the injected clock with a leeway, and refuses unknown roles.
+
+A verified token's claims are cached (bounded LRU keyed by the token text) until the earlier of its
+``exp`` and a minute after it was verified, so a client's repeated calls pay the ES256 signature check
+once a minute instead of on every call. The cache holds only tokens whose signature and claims
+verified; the time checks (expiry, issued-in-the-future) still run on every call against the clock.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +34,10 @@ from reference_server.security.devpki import key_pem, new_key, write_private
 AUDIENCE = "ansim"
 ALGORITHM = "ES256"
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "role", "exp", "iat", "jti")
+#: How long a verified token's claims are reused without checking its signature again.
+VERIFIED_TTL_S = 60.0
+#: Verified tokens remembered at most (least recently used dropped first).
+VERIFIED_CACHE_SIZE = 10_000
 #: Officers act for their situation room: their token must name it in ``agency`` [SEC-008].
 OFFICER_ROLES = (common_pb2.ROLE_POLICE_OFFICER, common_pb2.ROLE_FIRE_OFFICER)
 AGENCY_NAME = re.compile(r"^agencies/[a-z0-9][a-z0-9-]{0,62}$")
@@ -127,6 +137,8 @@ class TokenVerifier:
         self._keys = dict(keys)
         self._clock = clock or SystemClock()
         self._leeway = leeway
+        #: token → (reuse until, POSIX seconds; its verified claims)
+        self._verified: OrderedDict[str, tuple[float, Mapping[str, Any]]] = OrderedDict()
 
     @classmethod
     def from_files(
@@ -145,6 +157,27 @@ class TokenVerifier:
 
     def verify(self, token: str, cert_fingerprint: str | None = None) -> Caller:
         """The caller a valid token names; AnsimError TOKEN_INVALID / TOKEN_EXPIRED otherwise."""
+        now = self._clock.now().timestamp()
+        cached = self._verified.get(token)
+        if cached is not None and now < cached[0]:
+            self._verified.move_to_end(token)
+            claims = cached[1]
+        else:
+            claims = self._verify_signature(token)
+            exp = claims["exp"]
+            until = min(float(exp), now + VERIFIED_TTL_S) if isinstance(exp, int | float) else now
+            if until > now:
+                self._verified[token] = (until, claims)
+                self._verified.move_to_end(token)
+                if len(self._verified) > VERIFIED_CACHE_SIZE:
+                    self._verified.popitem(last=False)
+            elif cached is not None:
+                del self._verified[token]
+        return self._caller(claims, cert_fingerprint)
+
+    def _verify_signature(self, token: str) -> dict[str, Any]:
+        """The claims of ``token`` once its algorithm, issuer, signature, audience and required
+        claims are checked (times are checked by ``_caller``, on every call)."""
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -171,7 +204,7 @@ class TokenVerifier:
             raise _invalid(f"the token lacks the {error.claim!r} claim") from None
         except jwt.PyJWTError:
             raise _invalid("the token's signature or claims are invalid") from None
-        return self._caller(claims, cert_fingerprint)
+        return claims
 
     def _caller(self, claims: Mapping[str, Any], cert_fingerprint: str | None) -> Caller:
         now = self._clock.now().timestamp()
