@@ -8,11 +8,11 @@ from typing import Any
 import grpc.aio
 from ansim.v1 import directory_pb2, directory_pb2_grpc
 
+from ansim_sdk.validation import validate
 from reference_server.context import ServerContext
 from reference_server.domain.directory.entries import CenterRegistry
 from reference_server.domain.directory.keys import KeyRing
 from reference_server.domain.directory.resolver import Resolver
-from reference_server.domain.directory.validation import validate_request
 from reference_server.security.caller import current_caller
 from reference_server.store.idempotency import idempotent
 
@@ -32,7 +32,7 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
     async def CreateCenter(
         self, request: directory_pb2.CreateCenterRequest, context: Context
     ) -> directory_pb2.CenterEntry:
-        validate_request(request)
+        validate(request)
         caller = current_caller()
         return await idempotent(
             self.ctx.store,
@@ -47,13 +47,13 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
     async def GetCenter(
         self, request: directory_pb2.GetCenterRequest, context: Context
     ) -> directory_pb2.CenterEntry:
-        validate_request(request)
+        validate(request)
         return await self.registry.get(request.name)
 
     async def ListCenters(
         self, request: directory_pb2.ListCentersRequest, context: Context
     ) -> directory_pb2.ListCentersResponse:
-        validate_request(request)
+        validate(request)
         page = await self.registry.list(request)
         return directory_pb2.ListCentersResponse(
             centers=page.centers,
@@ -64,7 +64,7 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
     async def UpdateCenter(
         self, request: directory_pb2.UpdateCenterRequest, context: Context
     ) -> directory_pb2.CenterEntry:
-        validate_request(request)
+        validate(request)
         caller = current_caller()
         return await idempotent(
             self.ctx.store,
@@ -79,13 +79,13 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
     async def ResolveCenter(
         self, request: directory_pb2.ResolveCenterRequest, context: Context
     ) -> directory_pb2.ResolveCenterResponse:
-        validate_request(request)
+        validate(request)
         return await self.resolver.resolve(request)
 
     async def GetDirectoryKeys(
         self, request: directory_pb2.GetDirectoryKeysRequest, context: Context
     ) -> directory_pb2.DirectoryKeys:
-        validate_request(request)
+        validate(request)
         keys = await self.keys.listed(self.ctx.clock.now())
         return directory_pb2.DirectoryKeys(keys=[k.to_proto() for k in keys])
 

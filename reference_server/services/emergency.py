@@ -115,11 +115,7 @@ class EmergencyServicer(emergency_pb2_grpc.EmergencyServiceServicer):
     async def UpdateEmergencyState(
         self, request: E.UpdateEmergencyStateRequest, context: Context
     ) -> E.Emergency:
-        problems = violations_of(request)
-        if problems:  # the note rule is message-level (no field): name the field it is about [ERR-003]
-            raise InvalidArgument(
-                [FieldViolation("note", v.description, v.requirement) if not v.field else v for v in problems]
-            )
+        validate(request)  # the note rule is message-level; validate names the field it reads [ERR-003]
         caller = current_caller()
         return await idempotent(
             self.store,

@@ -10,9 +10,9 @@ import grpc.aio
 from ansim.v1 import directory_pb2, federation_pb2, federation_pb2_grpc
 
 from ansim_sdk.errors import AnsimError
+from ansim_sdk.validation import validate
 from reference_server.context import ServerContext
 from reference_server.domain.directory.geometry import geometry_area
-from reference_server.domain.directory.validation import validate_request
 from reference_server.domain.federation.engine import Federation
 from reference_server.security.caller import Caller, current_caller
 from reference_server.security.tls import fingerprint as tls_fingerprint
@@ -60,7 +60,7 @@ class FederationServicer(federation_pb2_grpc.FederationServiceServicer):
     async def ForwardEmergency(
         self, request: federation_pb2.ForwardEmergencyRequest, context: Context
     ) -> federation_pb2.ForwardEmergencyResponse:
-        validate_request(request)
+        validate(request)
         caller, peer = await self._peer()
 
         async def action(tx: Transaction) -> federation_pb2.ForwardEmergencyResponse:
@@ -98,7 +98,7 @@ class FederationServicer(federation_pb2_grpc.FederationServiceServicer):
     async def HandoffEmergency(
         self, request: federation_pb2.HandoffEmergencyRequest, context: Context
     ) -> federation_pb2.HandoffEmergencyResponse:
-        validate_request(request)
+        validate(request)
         caller, peer = await self._peer()
 
         async def action(tx: Transaction) -> federation_pb2.HandoffEmergencyResponse:
@@ -132,7 +132,7 @@ class FederationServicer(federation_pb2_grpc.FederationServiceServicer):
     async def UpdateForwardedLocation(
         self, request: federation_pb2.UpdateForwardedLocationRequest, context: Context
     ) -> federation_pb2.UpdateForwardedLocationResponse:
-        validate_request(request)
+        validate(request)
         caller, peer = await self._peer()
 
         async def action(tx: Transaction) -> federation_pb2.UpdateForwardedLocationResponse:
@@ -154,7 +154,7 @@ class FederationServicer(federation_pb2_grpc.FederationServiceServicer):
     async def CancelForwardedEmergency(
         self, request: federation_pb2.CancelForwardedEmergencyRequest, context: Context
     ) -> federation_pb2.CancelForwardedEmergencyResponse:
-        validate_request(request)
+        validate(request)
         caller, peer = await self._peer()
 
         async def action(tx: Transaction) -> federation_pb2.CancelForwardedEmergencyResponse:
@@ -176,7 +176,7 @@ class FederationServicer(federation_pb2_grpc.FederationServiceServicer):
     async def MirrorStatus(
         self, request: federation_pb2.MirrorStatusRequest, context: Context
     ) -> federation_pb2.MirrorStatusResponse:
-        validate_request(request)
+        validate(request)
         caller, peer = await self._peer()
         applied: list[federation_pb2.MirrorEvent] = []
 
