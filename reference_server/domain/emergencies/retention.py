@@ -78,23 +78,25 @@ async def _drop_history(tx: Transaction, name: str, *, forget_scopes: bool) -> N
             )
 
 
-async def _scrub_dispatches(tx: Transaction, name: str, since: str) -> set[str]:
-    """Scrub the emergency's dispatches and their copies in subscription events; their names."""
-    rows = await tx.fetchall("SELECT name, data FROM dispatches WHERE emergency = ?", (name,))
+async def _scrub_dispatches(tx: Transaction, emergencies: Iterable[str], since: str) -> set[str]:
+    """Scrub the emergencies' dispatches and their copies in subscription events created since
+    ``since``; the dispatches' names."""
     names = set()
-    for row in rows:
-        d = dispatch_pb2.Dispatch.FromString(bytes(row["data"]))
-        _scrub_dispatch(d)
-        names.add(d.name)
-        await tx.execute(
-            "UPDATE dispatches SET data = ? WHERE name = ?", (d.SerializeToString(deterministic=True), d.name)
-        )
+    for emergency in emergencies:
+        rows = await tx.fetchall("SELECT name, data FROM dispatches WHERE emergency = ?", (emergency,))
+        for row in rows:
+            d = dispatch_pb2.Dispatch.FromString(bytes(row["data"]))
+            _scrub_dispatch(d)
+            names.add(d.name)
+            await tx.execute(
+                "UPDATE dispatches SET data = ? WHERE name = ?",
+                (d.SerializeToString(deterministic=True), d.name),
+            )
     if not names:
         return names
-    center = name.split("/emergencies/")[0]
     rows = await tx.fetchall(
         "SELECT scope, sequence, payload FROM events WHERE scope LIKE ? AND created >= ?",
-        (f"{center}/dispatchSubscriptions/%", since),
+        ("%/dispatchSubscriptions/%", since),
     )
     for row in rows:
         try:
@@ -111,25 +113,26 @@ async def _scrub_dispatches(tx: Transaction, name: str, since: str) -> set[str]:
     return names
 
 
-async def _scrub_replies(tx: Transaction, name: str, dispatches: Iterable[str]) -> None:
-    """Stored responses of idempotent calls about the emergency are replayed on a retry: scrub them."""
-    wanted = set(dispatches)
+async def _scrub_replies(tx: Transaction, emergencies: set[str], dispatches: set[str], since: str) -> None:
+    """Stored responses of idempotent calls about the emergencies (recorded since ``since``) are
+    replayed on a retry: scrub them."""
     rows = await tx.fetchall(
-        "SELECT caller, method, request_id, response FROM idempotency"
-        " WHERE method LIKE '/ansim.v1.EmergencyService/%' OR method LIKE '/ansim.v1.DispatchService/%'"
+        "SELECT caller, method, request_id, response FROM idempotency WHERE created >= ? AND"
+        " (method LIKE '/ansim.v1.EmergencyService/%' OR method LIKE '/ansim.v1.DispatchService/%')",
+        (since,),
     )
     for row in rows:
         payload = bytes(row["response"])
         try:
             if str(row["method"]).startswith("/ansim.v1.EmergencyService/"):
                 e = E.Emergency.FromString(payload)
-                if e.name != name:
+                if e.name not in emergencies:
                     continue
                 _scrub_emergency(e)
                 payload = e.SerializeToString()
             else:
                 d = dispatch_pb2.Dispatch.FromString(payload)
-                if d.name not in wanted:
+                if d.name not in dispatches:
                     continue
                 _scrub_dispatch(d)
                 payload = d.SerializeToString()
@@ -152,6 +155,7 @@ async def purge_location_traces(tx: Transaction, cutoff: datetime, *, test: bool
         (common_pb2.MODE_TEST,),
     )
     deleted = 0
+    since = ""
     for name in names:
         row = await tx.fetchone(
             "SELECT data, reporter_frozen, create_time FROM emergencies WHERE name = ?", (name,)
@@ -170,9 +174,11 @@ async def purge_location_traces(tx: Transaction, cutoff: datetime, *, test: bool
             (e.SerializeToString(deterministic=True), frozen, name),
         )
         deleted += await tx.execute("DELETE FROM emergency_fixes WHERE emergency = ?", (name,))
-        dispatches = await _scrub_dispatches(tx, name, str(row["create_time"]))
-        await _scrub_replies(tx, name, dispatches)
         await _drop_history(tx, name, forget_scopes=False)
+        since = min(since or str(row["create_time"]), str(row["create_time"]))
+    if names:  # one pass over the copies for all of them
+        dispatches = await _scrub_dispatches(tx, names, since)
+        await _scrub_replies(tx, set(names), dispatches, since)
     return deleted
 
 
