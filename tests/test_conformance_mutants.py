@@ -48,6 +48,8 @@ CONTROLS: dict[str, tuple[str, ...]] = {
     "keeps_test_traces": ("TC_TRIP_001_SRV", "TC_TRIP_006_SRV", "TC_TRIP_007_SRV"),
     # EXERCISE isolation, replay and region filters are untouched
     "leaks_test_to_live": ("TC_DSP_004_SRV", "TC_DSP_001_SRV", "TC_DSP_014_SRV"),
+    # resuming with one's own cursor still works; forged cursors are still refused
+    "cursor_scope_unchecked": ("TC_EMG_019_SRV", "TC_DSP_003_SRV", "TC_TRIP_009_SRV", "TC_GRD_003_SRV"),
 }
 
 RUN_TIMEOUT_S = 150.0

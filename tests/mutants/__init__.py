@@ -24,4 +24,5 @@ MUTANTS = (
     "wrong_json_name",
     "keeps_test_traces",
     "leaks_test_to_live",
+    "cursor_scope_unchecked",
 )
