@@ -40,7 +40,7 @@ def demo_declaration(
     version: str = "demo",
     insecure: bool = False,
     camera_location: tuple[float, float] = (37.5729, 126.9794),
-    features: Sequence[str] = ("server-reflection",),
+    features: Sequence[str] = ("server-reflection", "live-read-isolation"),
 ) -> dict[str, Any]:
     """Declaration data for a demo center (paths relative to ``<data-dir>/conformance/``)."""
     pki = Path("..") / "pki"

@@ -35,6 +35,11 @@ ROLE_NAMES: tuple[str, ...] = tuple(
 #: what it means, before a case uses it.
 FEATURES: Mapping[str, str] = {
     "server-reflection": "the server offers gRPC server reflection (v1 or v1alpha) [GEN-003]",
+    "live-read-isolation": (
+        "the target is a test deployment holding no real emergencies, so the suite may open a LIVE"
+        " dispatch subscription to prove TEST dispatches never reach it [GEN-011]; NEVER declare"
+        " this for a production center: a LIVE subscription would stream real people's data"
+    ),
 }
 
 

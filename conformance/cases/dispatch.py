@@ -608,6 +608,7 @@ async def unknown_dispatch(ctx: CaseContext) -> None:
     requirements=["GEN-011", "DSP-015", "EMG-029"],
     profile=PROFILE,
     kind="negative",
+    features=["live-read-isolation"],
 )
 async def test_dispatch_not_live(ctx: CaseContext) -> None:
     """TC_DSP_004_SRV shows isolation from EXERCISE; this is the LIVE side of GEN-011. The LIVE
