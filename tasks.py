@@ -35,7 +35,7 @@ def _deps_hash() -> str:
 
 
 def ensure_env() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 -- tasks.py runs under any python3 a user has
         sys.exit(f"Python 3.11 or newer is required (this is {sys.version.split()[0]})")
     if not PY.exists():
         print("creating .venv …", flush=True)

@@ -107,9 +107,7 @@ class EmergencyRouter(Protocol):
         """The user cancelled an emergency raised here (``duress`` with her duress code) [FED-018]."""
         ...
 
-    async def mirror(
-        self, tx: SqliteTransaction, emergency: str, event: federation_pb2.MirrorEvent
-    ) -> None:
+    async def mirror(self, tx: SqliteTransaction, emergency: str, event: federation_pb2.MirrorEvent) -> None:
         """Queue ``event`` (a state change or a dispatch of this center) for the home center when
         ``emergency`` is one this center handles for another home center; else do nothing [FED-023]."""
         ...
