@@ -18,6 +18,7 @@ Example (relative paths are relative to the file; see conformance/README.md for 
       agencies: {POLICE_112: agencies/example-112, FIRE_119: agencies/example-119}
       camera_location: {latitude: 37.5729, longitude: 126.9794}
     test_retention_seconds: 5
+    test_timers: {danger_exit_absence_seconds: 10}
 """
 
 from __future__ import annotations
@@ -220,6 +221,15 @@ class Fixtures(_Section):
         return value
 
 
+class DeclaredTestTimers(_Section):
+    """TEST-mode timers in force that the wire does not show (the others, e.g. a dispatch's or a
+    notification's ack_deadline, the cases read from the resources)."""
+
+    #: The TEST exit absence of danger zones, which replaces a zone's exit_absence for TEST-mode
+    #: sightings [TAG-022].
+    danger_exit_absence_seconds: int | None = Field(default=None, ge=5, le=60)
+
+
 class Declaration(_Section):
     """A vendor's conformance declaration."""
 
@@ -232,6 +242,8 @@ class Declaration(_Section):
     fixtures: Fixtures = Fixtures()
     #: The retention period in force for location fixes of TEST-mode emergencies and trips [PRV-015].
     test_retention_seconds: int | None = Field(default=None, ge=5, le=86_400)
+    #: TEST-mode timers the cases cannot read from the wire.
+    test_timers: DeclaredTestTimers = DeclaredTestTimers()
 
     _target = field_validator("target")(check_target)
 

@@ -41,6 +41,7 @@ def demo_declaration(
     insecure: bool = False,
     camera_location: tuple[float, float] = (37.5729, 126.9794),
     features: Sequence[str] = ("server-reflection", "live-read-isolation"),
+    danger_exit_absence_seconds: int = 10,
 ) -> dict[str, Any]:
     """Declaration data for a demo center (paths relative to ``<data-dir>/conformance/``)."""
     pki = Path("..") / "pki"
@@ -83,6 +84,7 @@ def demo_declaration(
             ],
         },
         "test_retention_seconds": 5,
+        "test_timers": {"danger_exit_absence_seconds": danger_exit_absence_seconds},
     }
 
 

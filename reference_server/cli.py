@@ -29,7 +29,13 @@ from ansim.v1 import common_pb2
 from ansim_sdk.cli import app
 from reference_server import plugins
 from reference_server.app import CenterServer, serve
-from reference_server.config import ROLE_NAMES, CenterSettings, ConfigError, load_settings
+from reference_server.config import (
+    DEMO_DANGER_TEST_EXIT_ABSENCE,
+    ROLE_NAMES,
+    CenterSettings,
+    ConfigError,
+    load_settings,
+)
 from reference_server.context import ServicePlugin
 from reference_server.interceptors.logging import configure_json_logging
 from reference_server.security.devpki import DevPki, ensure_dev_pki
@@ -173,12 +179,15 @@ def write_conformance_declaration(center: CenterServer, insecure: bool) -> Path:
 
     running = set(center.services)
     profiles = [p for p, names in PROFILE_SERVICES.items() if names and set(names) <= running]
+    settings = center.ctx.settings
+    exit_absence = settings.timers.danger_test_exit_absence or DEMO_DANGER_TEST_EXIT_ABSENCE
     return write_demo_declaration(
-        center.ctx.settings.data_dir,
+        settings.data_dir,
         center.address,
         mtls_address=center.mtls_address,
         profiles=profiles or ["center-core"],
         insecure=insecure,
+        danger_exit_absence_seconds=int(exit_absence.total_seconds()),
     )
 
 

@@ -104,11 +104,22 @@ class TokenSettings(_Section):
     leeway: timedelta = timedelta(seconds=30)
 
 
+#: TEST-mode timers of a ``--demo`` center when its settings give none (declared to the suite).
+DEMO_DISPATCH_TEST_ACK_DEADLINE = timedelta(seconds=5)
+DEMO_DANGER_TEST_EXIT_ABSENCE = timedelta(seconds=10)
+
+
 class TimerSettings(_Section):
     """Protocol timers."""
 
     #: A dispatch not acknowledged within this time is escalated (spec §Dispatch).
     dispatch_ack_deadline: timedelta = timedelta(seconds=30)
+    #: Acknowledgement interval of TEST-mode dispatches, 5-30 s [DSP-005]; None: as above (a
+    #: ``--demo`` center uses 5 s, so that a conformance run sees an escalation [DSP-007]).
+    dispatch_test_ack_deadline: timedelta | None = None
+    #: TEST-mode exit absence of danger zones, 5-60 s [TAG-022]; None: the zone's ``exit_absence``
+    #: (a ``--demo`` center uses 10 s).
+    danger_test_exit_absence: timedelta | None = None
     #: How often an unacknowledged guardian notification is sent again before it escalates.
     renotify_count: int = Field(default=3, ge=0, le=10)
     #: Time between renotifications.
@@ -133,6 +144,12 @@ class TimerSettings(_Section):
         test = self.guardian_test_step
         if test is not None and not timedelta(seconds=5) <= test <= timedelta(minutes=30):
             problems.append("guardian_test_step must lie in 5 s - 30 min [GRD-005]")
+        dispatch = self.dispatch_test_ack_deadline
+        if dispatch is not None and not timedelta(seconds=5) <= dispatch <= timedelta(seconds=30):
+            problems.append("dispatch_test_ack_deadline must lie in 5-30 s [DSP-005]")
+        absence = self.danger_test_exit_absence
+        if absence is not None and not timedelta(seconds=5) <= absence <= timedelta(seconds=60):
+            problems.append("danger_test_exit_absence must lie in 5-60 s [TAG-022]")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -37,6 +37,21 @@ D = dispatch_pb2
 T = D.DispatchEventType
 
 
+#: A case that waits for dispatch deadlines is skipped when the wait exceeds this [DSP-005].
+MAX_DEADLINE_WAIT_S = 30.0
+
+
+def ack_interval(d: D.Dispatch) -> float:
+    """The dispatch's acknowledgement interval as the wire shows it: 30 s, or for TEST mode the
+    deployment's 5-30 s (ack_deadline minus create_time) [DSP-005]."""
+    interval = (to_dt(d.ack_deadline) - to_dt(d.create_time)).total_seconds()
+    check(
+        interval == 30 or (d.mode == common_pb2.MODE_TEST and 5 <= interval <= 30),
+        f"ack_deadline is create_time + {interval} s; expected 30 s (TEST mode: 5-30 s) [DSP-005]",
+    )
+    return interval
+
+
 def subscribe(ctx: CaseContext, role: str = "POLICE_OFFICER", **fields: Any) -> Stream:
     request = D.SubscribeDispatchesRequest(parent=ctx.center(), agency=police_agency(ctx), mode=ctx.mode)
     for key, value in fields.items():
@@ -225,8 +240,7 @@ async def mode_isolation(ctx: CaseContext) -> None:
 async def acknowledge(ctx: CaseContext) -> None:
     dispatch = await police_dispatch(ctx, (await Reporter.new(ctx).raise_()).name)
     check(dispatch.HasField("ack_deadline"), "a PENDING dispatch has no ack_deadline [DSP-005]")
-    deadline = to_dt(dispatch.ack_deadline) - to_dt(dispatch.create_time)
-    check(deadline.total_seconds() == 30, f"ack_deadline is create_time + {deadline} [DSP-005]")
+    ack_interval(dispatch)
     police = dispatches(ctx)
     request = D.AcknowledgeDispatchRequest(
         name=dispatch.name,
@@ -476,7 +490,7 @@ async def dispatch_content(ctx: CaseContext) -> None:
 
 @case(
     "TC_DSP_012_SRV",
-    title="An unacknowledged dispatch is re-notified at its ack_deadline with a deadline 30 s later",
+    title="An unacknowledged dispatch is re-notified at its ack_deadline with a deadline one interval later",
     requirements=["DSP-006"],
     profile=PROFILE,
     kind="positive",
@@ -491,16 +505,17 @@ async def renotified(ctx: CaseContext) -> None:
         5.0,
         "CREATED",
     )
+    interval = ack_interval(created.dispatch)
     renotified, _ = await stream.until(
         lambda ev: ev.type == T.DISPATCH_EVENT_TYPE_RENOTIFIED and ev.dispatch.name == created.dispatch.name,
-        35.0,
-        "the RENOTIFIED event 30 s after creation [DSP-006]",
+        interval + 5.0,
+        f"the RENOTIFIED event {interval:.0f} s after creation [DSP-006]",
     )
     d = renotified.dispatch
     check(d.renotification_count == 1, f"renotification_count is {d.renotification_count}, not 1")
     check(
-        (to_dt(d.ack_deadline) - to_dt(created.dispatch.ack_deadline)).total_seconds() == 30,
-        "the new ack_deadline is not 30 s after the first [DSP-006]",
+        (to_dt(d.ack_deadline) - to_dt(created.dispatch.ack_deadline)).total_seconds() == interval,
+        f"the new ack_deadline is not {interval:.0f} s after the first [DSP-006]",
     )
     late = to_dt(renotified.event_time) - to_dt(created.dispatch.ack_deadline)
     check(late.total_seconds() <= 2.5, f"RENOTIFIED came {late} after the deadline [DSP-006]")

@@ -127,6 +127,7 @@ async def _danger(
     mode: int,
     reader: str,
     location: common_pb2.Location,
+    test_exit_absence: timedelta | None = None,
 ) -> list[Derived]:
     """§14.5.2 entry hysteresis (TAG-013); exit is time-based (see :func:`danger_exits`)."""
     found: list[Derived] = []
@@ -135,7 +136,7 @@ async def _danger(
             continue
         zone = effective_zone(raw)
         h = zone.hysteresis
-        exit_absence = h.exit_absence.ToTimedelta()
+        exit_absence = _exit_absence(zone, mode, test_exit_absence)
         row = await tx.fetchone("SELECT * FROM cs_danger WHERE ward = ? AND zone = ?", (ward.name, zone.name))
         is_in = bool(row["inside"]) if row else False
         count = int(row["run_count"]) if row else 0
@@ -194,8 +195,10 @@ async def on_sighting(
     reader: cs.Reader,
     event: cs.TagEvent,
     location: common_pb2.Location,
+    test_exit_absence: timedelta | None = None,
 ) -> list[Derived]:
-    """Derived events of one accepted SIGHTING of ``ward`` (place and danger rules)."""
+    """Derived events of one accepted SIGHTING of ``ward`` (place and danger rules);
+    ``test_exit_absence`` replaces the zones' exit absence for TEST-mode sightings [TAG-022]."""
     observed = event.observed_time.ToDatetime(tzinfo=UTC)
     if not await _ordered(tx, ward.name, observed) or not ward.active:
         return []
@@ -204,19 +207,38 @@ async def on_sighting(
     if place is not None:
         found.append(place)
     found += await _danger(
-        tx, ward, location.latitude, location.longitude, observed, event.mode, reader.name, location
+        tx,
+        ward,
+        location.latitude,
+        location.longitude,
+        observed,
+        event.mode,
+        reader.name,
+        location,
+        test_exit_absence,
     )
     return found
 
 
-async def danger_exits(tx: Transaction, now: datetime) -> list[Derived]:
-    """TAG-014: LEFT_DANGER_ZONE for wards IN a zone without an in-zone sighting for exit_absence."""
+def _exit_absence(zone: cs.Zone, mode: int, test_exit_absence: timedelta | None) -> timedelta:
+    """The exit absence in force for sightings of ``mode`` in an effective zone [TAG-014, TAG-022]."""
+    if mode == common_pb2.MODE_TEST and test_exit_absence is not None:
+        return test_exit_absence
+    return zone.hysteresis.exit_absence.ToTimedelta()
+
+
+async def danger_exits(
+    tx: Transaction, now: datetime, test_exit_absence: timedelta | None = None
+) -> list[Derived]:
+    """TAG-014: LEFT_DANGER_ZONE for wards IN a zone without an in-zone sighting for exit_absence
+    (``test_exit_absence`` when the last in-zone sighting was TEST-mode, TAG-022)."""
     found: list[Derived] = []
     for row in await tx.fetchall("SELECT * FROM cs_danger WHERE inside = 1"):
         zone = await repository.load(tx, row["zone"], cs.Zone)
         ward = await repository.load(tx, row["ward"], cs.Ward)
         last_in = from_rfc3339(row["last_in"])
-        absence = effective_zone(zone).hysteresis.exit_absence.ToTimedelta() if zone else timedelta(0)
+        mode = int(row["mode"])
+        absence = _exit_absence(effective_zone(zone), mode, test_exit_absence) if zone else timedelta(0)
         if zone is not None and now - last_in < absence:
             continue
         await tx.execute(
@@ -229,7 +251,7 @@ async def danger_exits(tx: Transaction, now: datetime) -> list[Derived]:
             Derived(
                 id=new_id(),
                 kind=cs.DERIVED_EVENT_KIND_LEFT_DANGER_ZONE,
-                mode=int(row["mode"]),
+                mode=mode,
                 event_time=last_in,
                 ward=ward,
                 zone=zone.name,

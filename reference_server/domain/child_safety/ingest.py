@@ -211,7 +211,9 @@ class Ingest:
             location = reader_location(reader, observed, method)
         derived: list[Derived] = []
         if event.kind == cs.TAG_EVENT_KIND_SIGHTING and ward is not None:
-            derived = await on_sighting(tx, ward, reader, event, location)
+            derived = await on_sighting(
+                tx, ward, reader, event, location, test_exit_absence=self.notifier.test_exit_absence
+            )
             await tx.execute(
                 "INSERT INTO cs_sightings (ward, event_id, reader, reader_kind, observed, received, location,"
                 " derived, mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

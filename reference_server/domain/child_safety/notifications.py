@@ -13,7 +13,7 @@ from ansim.v1 import guardian_pb2 as gd
 
 from ansim_sdk.errors import AnsimError
 from reference_server.clock import from_rfc3339, to_rfc3339
-from reference_server.config import TimerSettings
+from reference_server.config import DEMO_DANGER_TEST_EXIT_ABSENCE, TimerSettings
 from reference_server.domain.child_safety import repository
 from reference_server.domain.child_safety.common import OPERATORS, Queryable, from_ts, last_id, parse, to_ts
 from reference_server.events.publisher import Event, Publisher
@@ -96,6 +96,10 @@ class Notifier:
         self.publisher = publisher
         self.timers = timers
         self.test_step = timers.guardian_test_step or (timedelta(seconds=5) if demo else None)
+        #: The exit absence of danger zones for TEST-mode sightings [TAG-022]; None: the zone's.
+        self.test_exit_absence = timers.danger_test_exit_absence or (
+            DEMO_DANGER_TEST_EXIT_ABSENCE if demo else None
+        )
 
     @property
     def operators(self) -> str:

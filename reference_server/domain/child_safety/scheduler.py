@@ -24,7 +24,8 @@ log = logging.getLogger("ansim.child_safety")
 TICK_S = 1.0
 #: A derived emergency not raised this long after its event is retried.
 RAISE_RETRY_AFTER = timedelta(seconds=10)
-MISSED_CHECK_EVERY = timedelta(seconds=20)
+#: Missed expected arrivals are checked this often: TEST-mode ones are due within 5 s [TAG-023].
+MISSED_CHECK_EVERY = timedelta(seconds=2)
 
 
 class Scheduler:
@@ -68,7 +69,7 @@ class Scheduler:
         now = self.clock.now()
         await self.escalate_due(now)
         async with self.store.transaction() as tx:
-            for d in await danger_exits(tx, now):
+            for d in await danger_exits(tx, now, self.notifier.test_exit_absence):
                 await record_derived(tx, d)
                 await self.notifier.create(tx, d)
         if self._last_missed_check is None or now - self._last_missed_check >= MISSED_CHECK_EVERY:

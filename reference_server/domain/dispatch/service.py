@@ -87,13 +87,22 @@ class DispatchDomain:
         agencies: AgencyDirectory,
         ack_deadline: timedelta,
         pages: PageTokens,
+        test_ack_deadline: timedelta | None = None,
     ) -> None:
         self.store = store
         self.agencies = agencies
         self.ack_deadline = ack_deadline
+        #: The shorter acknowledgement interval of TEST-mode dispatches, if any [DSP-005].
+        self.test_ack_deadline = test_ack_deadline
         self.subscriptions = Subscriptions(store, publisher, store.clock)
         self.pages = pages
         self.listener: DispatchListener | None = None
+
+    def interval(self, mode: int) -> timedelta:
+        """The acknowledgement interval of a dispatch of ``mode``: 30 s, shorter for TEST [DSP-005]."""
+        if mode == common_pb2.MODE_TEST and self.test_ack_deadline is not None:
+            return self.test_ack_deadline
+        return self.ack_deadline
 
     # --- authorization ------------------------------------------------------------------------------
 
@@ -149,7 +158,7 @@ class DispatchDomain:
             mode=e.mode,
             summary=summary_of(e),
             state=D.DISPATCH_STATE_PENDING,
-            ack_deadline=timestamp(now + self.ack_deadline),
+            ack_deadline=timestamp(now + self.interval(e.mode)),
             create_time=timestamp(now),
             update_time=timestamp(now),
         )
@@ -390,7 +399,7 @@ class DispatchDomain:
                     continue
                 if d.renotification_count < MAX_RENOTIFICATIONS:
                     d.renotification_count += 1
-                    d.ack_deadline.CopyFrom(timestamp(deadline + self.ack_deadline))
+                    d.ack_deadline.CopyFrom(timestamp(deadline + self.interval(d.mode)))
                     event = D.DISPATCH_EVENT_TYPE_RENOTIFIED
                 else:
                     d.escalate_time.CopyFrom(timestamp(tx.now))

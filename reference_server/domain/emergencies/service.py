@@ -16,6 +16,7 @@ from typing import cast
 from ansim.v1 import camera_pb2, common_pb2, dispatch_pb2, emergency_pb2, error_pb2
 
 from ansim_sdk.errors import AnsimError, FieldViolation, InvalidArgument
+from reference_server.config import DEMO_DISPATCH_TEST_ACK_DEADLINE
 from reference_server.context import ServerContext
 from reference_server.domain.dispatch import repository as dispatches
 from reference_server.domain.dispatch.agencies import POLICE, AgencyDirectory, kinds_for
@@ -67,8 +68,15 @@ class EmergencyDomain:
         self.center = ctx.settings.center_name
         self.agencies = AgencyDirectory(ctx.settings.agencies)
         self.pages = PageTokens.from_data_dir(ctx.settings.data_dir)
+        timers = ctx.settings.timers
+        demo_step = DEMO_DISPATCH_TEST_ACK_DEADLINE if ctx.demo_issuer is not None else None
         self.dispatch = DispatchDomain(
-            ctx.store, ctx.publisher, self.agencies, ctx.settings.timers.dispatch_ack_deadline, self.pages
+            ctx.store,
+            ctx.publisher,
+            self.agencies,
+            timers.dispatch_ack_deadline,
+            self.pages,
+            test_ack_deadline=timers.dispatch_test_ack_deadline or demo_step,
         )
         self.dispatch.listener = self._on_dispatch_change
         from reference_server.domain.emergencies.federated import Federated
