@@ -8,11 +8,12 @@ its own guardian and one tag — all TEST data named with the run's prefix, at a
 declared location so that no two cases' danger zones meet. Guardians and school contacts are minted
 GUARDIAN tokens with their own subjects, so every case needs ``credentials.test_issuer``.
 
-Not covered here (they need more than the suite's time budget or the client role): TAG-014 (a ward
-leaves a danger zone only after ``exit_absence`` ≥ 60 s plus up to 60 s), TAG-015 (missed expected
-arrival: window end + grace at minute granularity, up to 60 s late), TAG-002 (durability across a
-restart), TAG-020 (SHOULD, operator console), GW-* (reader-gateway client role: the suite would have
-to play the center).
+The time-based rules run on TEST-mode timers: TAG-015 on an expected window the case sets to end a
+moment ago with a grace of a few seconds (TEST-mode detection within 5 s, TAG-023), TAG-014 on the
+TEST exit absence the vendor declares in ``test_timers`` (TAG-022; skipped above 20 s).
+
+Not covered here: TAG-002 (durability across a restart), TAG-020 (SHOULD, operator console), GW-*
+(reader-gateway client role: the suite would have to play the center).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import grpc
@@ -32,7 +33,7 @@ from ansim.v1 import child_safety_pb2_grpc as csg
 from ansim.v1 import common_pb2
 from ansim.v1 import guardian_pb2 as gd
 from ansim.v1 import guardian_pb2_grpc as gdg
-from google.protobuf import field_mask_pb2
+from google.protobuf import duration_pb2, field_mask_pb2
 
 from ansim_sdk.errors import code_of, parse_status_proto
 from conformance import CaseContext, case, check, expect_error, expect_ok
@@ -1513,4 +1514,169 @@ async def area_and_address(ctx: CaseContext) -> None:
         code=INVALID,
         reason="INVALID_FIELD",
         field="reader.address.legal_dong_code",
+    )
+
+
+# --- time-based rules in TEST mode (§14.5.2 TAG-022, §14.5.3 TAG-023) ---------------------------------
+
+#: Asia/Seoul, where LocalTimeWindows are read (no daylight saving).
+KST = timezone(timedelta(hours=9))
+#: Time from setting an expected window to the moment it falls due.
+MISSED_LEAD_S = 4
+#: TEST-mode time-based rules fire within 5 s [TAG-022, TAG-023]; the suite allows network slack.
+TEST_LATENCY_S = 5.0 + 2.0
+#: The longest declared TEST exit absence the suite waits for.
+MAX_EXIT_ABSENCE_S = 20
+
+
+async def expect_arrivals_missed(world: World, zones: list[cs.Zone]) -> datetime:
+    """Give the ward an expected window at each of ``zones`` that ended a moment ago, with a grace
+    that makes it due MISSED_LEAD_S seconds from now [TAG-015]; returns the due time (UTC)."""
+    local = datetime.now(KST)
+    if (local.hour, local.minute) == (0, 0) or (local.hour, local.minute, local.second) >= (23, 59, 50):
+        world.ctx.skip("too close to midnight Asia/Seoul to place an expected window that ends today")
+    end = local.replace(second=0, microsecond=0)
+    grace = int((local - end).total_seconds()) + 1 + MISSED_LEAD_S
+    window = cs.LocalTimeWindow(
+        weekdays=[local.isoweekday()],
+        start_local_time=(end - timedelta(minutes=1)).strftime("%H:%M"),
+        end_local_time=end.strftime("%H:%M"),
+    )
+    ward = cs.Ward(name=world.ward.name)
+    for zone in zones:
+        ward.expected_arrivals.add(zone=zone.name, window=window, grace=duration_pb2.Duration(seconds=grace))
+    updated = await expect_ok(
+        world.registry().UpdateWard(
+            cs.UpdateWardRequest(
+                ward=ward,
+                update_mask=field_mask_pb2.FieldMask(paths=["expected_arrivals"]),
+                request_id=world.ctx.request_id(),
+            )
+        ),
+        "UpdateWard with expected windows that end now",
+    )
+    check(len(updated.expected_arrivals) == len(zones), "UpdateWard did not keep the expected windows")
+    return (end + timedelta(seconds=grace)).astimezone(UTC)
+
+
+async def sleep_until(moment: datetime) -> None:
+    await asyncio.sleep(max(0.0, (moment - now()).total_seconds()))
+
+
+@case(
+    "TC_TAG_018_SRV",
+    title=(
+        "A TEST ward unseen at its school by window end + grace gets one MISSED_EXPECTED_ARRIVAL "
+        "within 5 s, WARNING, timed at end + grace; the academy where it was seen gets none"
+    ),
+    requirements=["TAG-015", "TAG-023", "GRD-002"],
+    profile=PROFILE,
+    kind="positive",
+    timeout=40,
+)
+async def missed_expected_arrival(ctx: CaseContext) -> None:
+    world = await build_world(ctx)
+    # A TEST sighting of the ward at the academy: the academy window is met, and the ward's latest
+    # tag event is TEST, so its missed arrivals are TEST-mode.
+    await world.submit(world.sighting(world.academy_reader, now() - timedelta(seconds=1)))
+    due = await expect_arrivals_missed(world, [world.school, world.academy])
+    await sleep_until(due - timedelta(seconds=1.5))
+    early = await world.wait_for(cs.DERIVED_EVENT_KIND_MISSED_EXPECTED_ARRIVAL, wait_s=0)
+    check(not early, "MISSED_EXPECTED_ARRIVAL was derived before the window's end plus grace [TAG-015]")
+    await sleep_until(due)
+    missed = await world.wait_for(cs.DERIVED_EVENT_KIND_MISSED_EXPECTED_ARRIVAL, wait_s=TEST_LATENCY_S)
+    check(
+        bool(missed),
+        f"no MISSED_EXPECTED_ARRIVAL within {TEST_LATENCY_S:.0f} s of the school window's end plus grace "
+        "for a ward whose latest tag event is TEST [TAG-015, TAG-023]",
+    )
+    await asyncio.sleep(1.0)  # let a wrongly derived academy one show up too
+    missed = await world.wait_for(cs.DERIVED_EVENT_KIND_MISSED_EXPECTED_ARRIVAL, count=2, wait_s=0)
+    zones = sorted(n.zone for n in missed)
+    check(
+        zones == [world.school.name],
+        f"expected one MISSED_EXPECTED_ARRIVAL for the school only (the academy saw the ward), got {zones} "
+        "[TAG-015]",
+    )
+    n = missed[0]
+    check(n.mode == ctx.mode, "the missed arrival of a ward whose latest tag event is TEST must be TEST")
+    check(
+        abs((n.event_time.ToDatetime(tzinfo=UTC) - due).total_seconds()) < 0.001,
+        f"event_time is {n.event_time.ToJsonString()}, not the window's end plus grace "
+        f"{due.isoformat()} [TAG-015]",
+    )
+    check(
+        n.severity == gd.NOTIFICATION_SEVERITY_WARNING and n.HasField("ack_deadline"),
+        "MISSED_EXPECTED_ARRIVAL is WARNING with an ack_deadline [GRD-002]",
+    )
+    await expect_ok(
+        world.guardians().AcknowledgeNotification(
+            gd.AcknowledgeNotificationRequest(name=n.name, request_id=ctx.request_id())
+        ),
+        "the guardian's acknowledgement",
+    )
+
+
+@case(
+    "TC_TAG_019_SRV",
+    title=(
+        "A ward IN a danger zone through TEST sightings gets LEFT_DANGER_ZONE (INFO, TEST, timed at the "
+        "last in-zone sighting) after the declared TEST exit absence, not before"
+    ),
+    requirements=["TAG-014", "TAG-022"],
+    profile=PROFILE,
+    kind="positive",
+    timeout=45,
+)
+async def left_danger_zone(ctx: CaseContext) -> None:
+    absence = ctx.declaration.test_timers.danger_exit_absence_seconds
+    if absence is None:
+        ctx.skip("declare test_timers.danger_exit_absence_seconds: the TEST exit absence in force [TAG-022]")
+        return
+    if absence > MAX_EXIT_ABSENCE_S:
+        ctx.skip(
+            f"the declared TEST exit absence is {absence} s; the suite waits at most {MAX_EXIT_ABSENCE_S} s"
+        )
+    world = await build_world(ctx)
+    last_in = now() - timedelta(seconds=1)
+    await world.submit(
+        world.sighting(world.street, last_in - timedelta(seconds=1)), world.sighting(world.street, last_in)
+    )
+    entered = await world.wait_for(cs.DERIVED_EVENT_KIND_ENTERED_DANGER_ZONE)
+    check(
+        len(entered) == 1,
+        f"two in-zone sightings must derive ENTERED_DANGER_ZONE, got {len(entered)} [TAG-013]",
+    )
+    await expect_ok(
+        world.guardians().AcknowledgeNotification(
+            gd.AcknowledgeNotificationRequest(name=entered[0].name, request_id=ctx.request_id())
+        ),
+        "the guardian's acknowledgement of the entry",
+    )
+    exit_time = last_in + timedelta(seconds=absence)
+    if exit_time - now() > timedelta(seconds=1.5):
+        await sleep_until(exit_time - timedelta(seconds=1.5))
+        early = await world.wait_for(cs.DERIVED_EVENT_KIND_LEFT_DANGER_ZONE, wait_s=0)
+        check(
+            not early,
+            f"LEFT_DANGER_ZONE came before the TEST exit absence of {absence} s had passed [TAG-022]",
+        )
+    await sleep_until(exit_time)
+    left = await world.wait_for(cs.DERIVED_EVENT_KIND_LEFT_DANGER_ZONE, wait_s=TEST_LATENCY_S)
+    check(
+        len(left) == 1,
+        f"expected one LEFT_DANGER_ZONE within {TEST_LATENCY_S:.0f} s of the TEST exit absence ({absence} s) "
+        f"after the last in-zone sighting, got {len(left)} [TAG-014, TAG-022]",
+    )
+    n = left[0]
+    check(n.zone == world.danger.name, f"LEFT_DANGER_ZONE must name the zone, got {n.zone!r}")
+    check(n.mode == ctx.mode, "LEFT_DANGER_ZONE must have the mode of the last in-zone sighting [TAG-022]")
+    check(
+        abs((n.event_time.ToDatetime(tzinfo=UTC) - last_in).total_seconds()) < 0.001,
+        f"event_time is {n.event_time.ToJsonString()}, not the last in-zone sighting's observed time "
+        f"{last_in.isoformat()} [TAG-014]",
+    )
+    check(
+        n.severity == gd.NOTIFICATION_SEVERITY_INFO and not n.HasField("ack_deadline"),
+        "LEFT_DANGER_ZONE is INFO without ack_deadline [GRD-002]",
     )

@@ -9,6 +9,7 @@ looks for its own dispatch among the events and checks sequences over everything
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -687,3 +688,84 @@ async def test_dispatch_not_live(ctx: CaseContext) -> None:
 
 async def _cancel(call: Any) -> None:
     call.cancel()
+
+
+@case(
+    "TC_DSP_017_SRV",
+    title=(
+        "An unacknowledged dispatch is re-notified three times, then ESCALATED at the fourth deadline "
+        "(escalate_time set, ack_deadline cleared) and can still be acknowledged"
+    ),
+    requirements=["DSP-007", "DSP-006", "DSP-008"],
+    profile=PROFILE,
+    kind="positive",
+    timeout=55.0,
+)
+async def escalated(ctx: CaseContext) -> None:
+    """The wait is four acknowledgement intervals, read from the dispatch (DSP-005 lets a TEST-mode
+    dispatch have an interval down to 5 s); the case is skipped when that exceeds
+    MAX_DEADLINE_WAIT_S."""
+    stream = subscribe(ctx)
+    await replay(stream)
+    emergency = await Reporter.new(ctx).raise_()
+    created, _ = await stream.until(
+        lambda ev: ev.type == T.DISPATCH_EVENT_TYPE_CREATED and ev.dispatch.emergency == emergency.name,
+        5.0,
+        "CREATED",
+    )
+    name = created.dispatch.name
+    interval = ack_interval(created.dispatch)
+    if 4 * interval > MAX_DEADLINE_WAIT_S:
+        ctx.skip(
+            f"the dispatch's acknowledgement interval is {interval:.0f} s, so escalation comes "
+            f"{4 * interval:.0f} s after creation; the suite waits at most {MAX_DEADLINE_WAIT_S:.0f} s "
+            "(DSP-005 lets a deployment shorten it to 5 s for TEST mode)"
+        )
+    first = to_dt(created.dispatch.ack_deadline)
+    fourth = first + timedelta(seconds=3 * interval)
+    wait = (fourth - datetime.now(UTC)).total_seconds() + 5.0
+    escalation, before = await stream.until(
+        lambda ev: ev.type == T.DISPATCH_EVENT_TYPE_ESCALATED and ev.dispatch.name == name,
+        max(wait, 5.0),
+        f"the ESCALATED event at the fourth deadline, {4 * interval:.0f} s after creation [DSP-007]",
+    )
+    renotified = [
+        ev.dispatch
+        for ev in before
+        if ev.type == T.DISPATCH_EVENT_TYPE_RENOTIFIED and ev.dispatch.name == name
+    ]
+    check(
+        [d.renotification_count for d in renotified] == [1, 2, 3],
+        f"expected RENOTIFIED with counts 1, 2, 3 before the escalation, got "
+        f"{[d.renotification_count for d in renotified]} [DSP-006]",
+    )
+    check(
+        [to_dt(d.ack_deadline) for d in renotified]
+        == [first + timedelta(seconds=k * interval) for k in (1, 2, 3)],
+        "each re-notification must set ack_deadline one interval after the deadline that passed [DSP-006]",
+    )
+    d = escalation.dispatch
+    check(
+        d.state == D.DISPATCH_STATE_PENDING,
+        f"an escalated dispatch stays PENDING, got {D.DispatchState.Name(d.state)}",
+    )
+    check(
+        d.renotification_count == 3, f"renotification_count is {d.renotification_count} at escalation, not 3"
+    )
+    check(d.HasField("escalate_time"), "the escalated dispatch has no escalate_time [DSP-007]")
+    check(not d.HasField("ack_deadline"), "the escalation did not clear ack_deadline [DSP-007]")
+    late = (to_dt(escalation.event_time) - fourth).total_seconds()
+    check(
+        -0.5 <= late <= 2.5,
+        f"ESCALATED came {late:+.1f} s after the fourth deadline; it must come within 2 s of it [DSP-007]",
+    )
+    acked = await expect_ok(
+        dispatches(ctx).AcknowledgeDispatch(
+            D.AcknowledgeDispatchRequest(name=name, request_id=ctx.request_id(), unit_id="종로-순21")
+        ),
+        "AcknowledgeDispatch after the escalation",
+    )
+    check(
+        acked.state == D.DISPATCH_STATE_ACKNOWLEDGED,
+        "an escalated dispatch must still accept an acknowledgement [DSP-008]",
+    )

@@ -2,21 +2,23 @@
 ward's location and track. They provision their worlds like the child-safety cases
 (:func:`conformance.cases.child_safety.build_world`).
 
-Escalation (GRD-003, GRD-009) is observed only when the target's step for TEST-mode notifications
-is short enough for the suite's time budget (GRD-005 allows down to 5 s): the case reads the step
-from the first notification's ``ack_deadline`` and is skipped when it exceeds 20 s. Not covered:
-GRD-004/GRD-006/GRD-007 beyond the first rung (they need several steps and the emergency area),
-GRD-018 (app role)."""
+Escalation (GRD-003, GRD-009, and the upper rungs GRD-004, GRD-006, GRD-007) is observed only when
+the target's step for TEST-mode notifications is short enough for the suite's time budget (GRD-005
+allows down to 5 s): the cases read the step from the first notification's ``ack_deadline`` and are
+skipped when the climb they need exceeds their limit. Not covered: GRD-018 (app role)."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import contextlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
 from ansim.v1 import child_safety_pb2 as cs
+from ansim.v1 import emergency_pb2 as E
 from ansim.v1 import guardian_pb2 as gd
+from ansim.v1.common_pb2 import AGENCY_KIND_POLICE_112
 
 from conformance import CaseContext, case, check, expect_error, expect_ok
 from conformance.cases.child_safety import (
@@ -24,12 +26,16 @@ from conformance.cases.child_safety import (
     INVALID,
     NOT_FOUND,
     PROFILE,
+    TEST_LATENCY_S,
     World,
     build_world,
+    expect_arrivals_missed,
     guardian_token,
     new_id,
     now,
+    sleep_until,
 )
+from conformance.cases.emergency import Stream, dispatches_of, operator, operator_get
 
 MAX_STEP_S = 20.0
 
@@ -468,3 +474,234 @@ async def track_invalid(ctx: CaseContext) -> None:
         code=INVALID,
         reason="PAGE_TOKEN_INVALID",
     )
+
+
+# --- the upper rungs (GRD-004, GRD-006, GRD-007) ---------------------------------------------------------
+
+#: The longest climb (from creation to the last rung checked, plus one more step) the suite waits for.
+MAX_CLIMB_S = 32.0
+#: GRD-003: a rung is reached within 5 s of the deadline; the suite allows network slack.
+RUNG_LATENCY_S = 5.0 + 2.0
+
+
+def step_of(copy: gd.Notification) -> float:
+    """The escalation step as the wire shows it: ack_deadline minus create_time (GRD-002, GRD-005)."""
+    check(copy.HasField("ack_deadline"), "a WARNING or EMERGENCY notification needs ack_deadline [GRD-002]")
+    return (copy.ack_deadline.ToDatetime() - copy.create_time.ToDatetime()).total_seconds()
+
+
+async def reach(
+    world: World, copy: gd.Notification, level: gd.EscalationLevel.ValueType, by: datetime
+) -> gd.Notification:
+    """Poll the guardian's copy until it is at ``level``; fail after ``by`` (UTC)."""
+    stub = world.guardians()
+    while True:
+        got: gd.Notification = await expect_ok(
+            stub.GetNotification(gd.GetNotificationRequest(name=copy.name))
+        )
+        if got.escalation_level >= level or now() > by:
+            check(
+                got.escalation_level == level,
+                f"the notification is at {gd.EscalationLevel.Name(got.escalation_level)} at "
+                f"{now().isoformat()}, expected {gd.EscalationLevel.Name(level)} by {by.isoformat()} "
+                "[GRD-003]",
+            )
+            return got
+        await asyncio.sleep(0.5)
+
+
+async def operators_copy(world: World, derived_event_id: str) -> gd.Notification | None:
+    operator = world.guardians(role="CENTER_OPERATOR", token=world.ctx.tokens.token("CENTER_OPERATOR"))
+    response = await expect_ok(
+        operator.ListNotifications(
+            gd.ListNotificationsRequest(
+                parent=f"{world.center}/guardians/operators", ward=world.ward.name, page_size=1000
+            )
+        ),
+        "ListNotifications of guardians/operators by an operator",
+    )
+    found = [n for n in response.notifications if n.derived_event_id == derived_event_id]
+    return found[0] if found else None
+
+
+async def stays_at_top(
+    world: World, copy: gd.Notification, top: gd.EscalationLevel.ValueType, step: float
+) -> None:
+    """One more step after the top rung: still there, no deadline, no new escalation [GRD-004]."""
+    await asyncio.sleep(step + 2.0)
+    after = await expect_ok(world.guardians().GetNotification(gd.GetNotificationRequest(name=copy.name)))
+    check(
+        after.escalation_level == top and not after.HasField("ack_deadline"),
+        f"a {gd.NotificationSeverity.Name(copy.severity)} notification must stop at "
+        f"{gd.EscalationLevel.Name(top)} without ack_deadline; it is at "
+        f"{gd.EscalationLevel.Name(after.escalation_level)} [GRD-004]",
+    )
+    check(
+        after.escalate_time == copy.escalate_time,
+        "the notification escalated again at the top rung [GRD-004]",
+    )
+
+
+@case(
+    "TC_GRD_012_SRV",
+    title=(
+        "An unacknowledged ENTERED_DANGER_ZONE reaches CENTER (operators' copy, a linked "
+        "DANGER_ZONE_ENTRY emergency), then POLICE_112 (that emergency dispatched to 112), and no further"
+    ),
+    requirements=["GRD-006", "GRD-007", "GRD-004", "GRD-003"],
+    profile=PROFILE,
+    kind="positive",
+    timeout=58,
+)
+async def danger_zone_ladder(ctx: CaseContext) -> None:
+    world = await build_world(ctx)
+    stream = Stream(
+        ctx, world.guardians().StreamNotifications(gd.StreamNotificationsRequest(parent=world.guardian))
+    )
+    at = now() - timedelta(seconds=1)
+    await world.submit(
+        world.sighting(world.street, at - timedelta(seconds=1)), world.sighting(world.street, at)
+    )
+    entered = await world.wait_for(cs.DERIVED_EVENT_KIND_ENTERED_DANGER_ZONE)
+    check(
+        len(entered) == 1,
+        f"two in-zone sightings must derive ENTERED_DANGER_ZONE, got {len(entered)} [TAG-013]",
+    )
+    mine = entered[0]
+    step = step_of(mine)
+    if 4 * step + 2 > MAX_CLIMB_S:
+        ctx.skip(
+            f"the TEST-mode escalation step is {step:.0f} s: reaching POLICE_112 and one more step takes "
+            f"{4 * step:.0f} s; the suite waits at most {MAX_CLIMB_S:.0f} s (GRD-005 allows 5 s for TEST)"
+        )
+    first = mine.ack_deadline.ToDatetime(tzinfo=UTC)
+    pace = timedelta(seconds=RUNG_LATENCY_S)
+    center = await reach(world, mine, gd.ESCALATION_LEVEL_CENTER, first + timedelta(seconds=step) + pace)
+    copy = await operators_copy(world, mine.derived_event_id)
+    check(copy is not None, "no operators' copy under guardians/operators at the CENTER rung [GRD-006]")
+    assert copy is not None
+    check(
+        copy.recipient_level == gd.ESCALATION_LEVEL_CENTER,
+        f"the operators' copy has recipient_level {gd.EscalationLevel.Name(copy.recipient_level)} [GRD-006]",
+    )
+    linked = center
+    deadline = now() + pace
+    while not linked.related_emergency and now() < deadline:
+        await asyncio.sleep(0.5)
+        linked = await expect_ok(world.guardians().GetNotification(gd.GetNotificationRequest(name=mine.name)))
+    check(
+        bool(linked.related_emergency),
+        "no related_emergency on the guardian's copy at the CENTER rung [GRD-006]",
+    )
+    emergency = await operator_get(ctx, linked.related_emergency)
+    ctx.on_cleanup(lambda: resolve(ctx, emergency.name))
+    check(
+        emergency.kind == E.EMERGENCY_KIND_DANGER_ZONE_ENTRY,
+        f"the related emergency is of kind {E.EmergencyKind.Name(emergency.kind)} [GRD-006]",
+    )
+    check(
+        emergency.mode == ctx.mode and emergency.ward == world.ward.name,
+        "the emergency must have the notification's mode and ward [GRD-006]",
+    )
+    where = emergency.last_location
+    check(
+        abs(where.latitude - mine.location.latitude) < 1e-6
+        and abs(where.longitude - mine.location.longitude) < 1e-6,
+        "the emergency must be at the notification's location [GRD-006]",
+    )
+    link, _ = await stream.until(
+        lambda ev: ev.change == gd.NOTIFICATION_CHANGE_EMERGENCY_LINKED and ev.notification.name == mine.name,
+        RUNG_LATENCY_S,
+        "the EMERGENCY_LINKED event on the guardian's stream [GRD-006]",
+    )
+    check(link.notification.related_emergency == emergency.name, "EMERGENCY_LINKED must carry the emergency")
+    police = await reach(
+        world, mine, gd.ESCALATION_LEVEL_POLICE_112, first + timedelta(seconds=2 * step) + pace
+    )
+    check(not police.HasField("ack_deadline"), "a notification at its top rung has no ack_deadline [GRD-003]")
+    deadline = now() + pace
+    while True:
+        found = [
+            d for d in await dispatches_of(ctx, emergency.name) if d.agency_kind == AGENCY_KIND_POLICE_112
+        ]
+        if found or now() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    check(bool(found), "the related emergency has no 112 dispatch at the POLICE_112 rung [GRD-007]")
+    await stays_at_top(world, police, gd.ESCALATION_LEVEL_POLICE_112, step)
+
+
+@case(
+    "TC_GRD_013_SRV",
+    title=(
+        "An unacknowledged WARNING (missed arrival) climbs to CENTER with the operators' copy and stops "
+        "there; an INFO notification never escalates"
+    ),
+    requirements=["GRD-004", "GRD-006", "GRD-003"],
+    profile=PROFILE,
+    kind="negative",
+    timeout=58,
+)
+async def warning_ceiling(ctx: CaseContext) -> None:
+    world = await build_world(ctx)
+    inbound = cs.SIGHTING_DIRECTION_INBOUND
+    await world.submit(world.sighting(world.academy_reader, now() - timedelta(seconds=1), inbound))
+    info = await world.wait_for(cs.DERIVED_EVENT_KIND_ACADEMY_IN)
+    check(len(info) == 1, f"an INBOUND academy sighting must derive ACADEMY_IN, got {len(info)} [TAG-011]")
+    due = await expect_arrivals_missed(world, [world.school])
+    await sleep_until(due)
+    missed = await world.wait_for(cs.DERIVED_EVENT_KIND_MISSED_EXPECTED_ARRIVAL, wait_s=TEST_LATENCY_S)
+    check(len(missed) == 1, f"expected one MISSED_EXPECTED_ARRIVAL, got {len(missed)} [TAG-015, TAG-023]")
+    mine = missed[0]
+    step = step_of(mine)
+    if 3 * step + 2 > MAX_CLIMB_S:
+        ctx.skip(
+            f"the TEST-mode escalation step is {step:.0f} s: reaching CENTER and one more step takes "
+            f"{3 * step:.0f} s; the suite waits at most {MAX_CLIMB_S:.0f} s (GRD-005 allows 5 s for TEST)"
+        )
+    first = mine.ack_deadline.ToDatetime(tzinfo=UTC)
+    center = await reach(
+        world, mine, gd.ESCALATION_LEVEL_CENTER, first + timedelta(seconds=step + RUNG_LATENCY_S)
+    )
+    check(
+        not center.HasField("ack_deadline"),
+        "a WARNING at CENTER, its top rung, has no ack_deadline [GRD-003]",
+    )
+    copy = await operators_copy(world, mine.derived_event_id)
+    check(
+        copy is not None and copy.recipient_level == gd.ESCALATION_LEVEL_CENTER,
+        "no operators' copy with recipient_level CENTER at the CENTER rung [GRD-006]",
+    )
+    await stays_at_top(world, center, gd.ESCALATION_LEVEL_CENTER, step)
+    home = await expect_ok(world.guardians().GetNotification(gd.GetNotificationRequest(name=info[0].name)))
+    check(
+        home.escalation_level == gd.ESCALATION_LEVEL_GUARDIAN
+        and not home.HasField("escalate_time")
+        and not home.HasField("ack_deadline"),
+        "an INFO notification must never escalate [GRD-004]",
+    )
+    school = await world.wait_for(
+        cs.DERIVED_EVENT_KIND_ACADEMY_IN, token=world.contact_token(), recipient=world.contact, wait_s=0
+    )
+    check(not school, "the school contact got a copy of an INFO notification [GRD-004]")
+    await expect_ok(
+        world.guardians(
+            role="CENTER_OPERATOR", token=ctx.tokens.token("CENTER_OPERATOR")
+        ).AcknowledgeNotification(
+            gd.AcknowledgeNotificationRequest(name=copy.name if copy else "", request_id=ctx.request_id())
+        ),
+        "the operator's acknowledgement at the CENTER rung",
+    )
+
+
+async def resolve(ctx: CaseContext, name: str) -> None:
+    """Clean-up: an operator resolves the danger-zone emergency (its dispatches close)."""
+    with contextlib.suppress(grpc.aio.AioRpcError):
+        await operator(ctx).UpdateEmergencyState(
+            E.UpdateEmergencyStateRequest(
+                name=name,
+                request_id=ctx.request_id(),
+                state=E.EMERGENCY_STATE_RESOLVED,
+                note="conformance clean-up",
+            )
+        )
