@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -43,6 +44,9 @@ ACTIVE_EMERGENCY_STATES = frozenset(
         emergency_pb2.EMERGENCY_STATE_ON_SCENE,
     }
 )
+
+
+_PRESSES = frozenset({cs.TAG_EVENT_KIND_BUTTON_PRESS, cs.TAG_EVENT_KIND_BELL_PRESS})
 
 
 def ack(event_id: str, status: int, error: AnsimError | None = None, emergency: str = "") -> cs.TagEventAck:
@@ -98,6 +102,30 @@ class Ingest:
                 error_pb2.ERROR_REASON_INTERNAL, "internal error; nothing was stored, resend it"
             )
             return rejected(event.event_id, error)
+
+    async def handle_many(self, caller: Caller, events: Sequence[cs.TagEvent]) -> list[cs.TagEventAck]:
+        """The acks of ``events``, in order, as :meth:`handle` gives them one by one, but with the
+        events' transactions committed together: a run of events is started at once, so their
+        transactions queue for the store's writer in event order and share its group commit, and
+        each ack is ready only after the commit that contains its event. A button or bell press is
+        handled alone, after the events before it, because whether it raises an emergency depends on
+        the emergencies raised by the presses before it (TAG-016, TAG-017)."""
+        acks: list[cs.TagEventAck] = []
+        run: list[cs.TagEvent] = []
+
+        async def finish_run() -> None:
+            if run:
+                acks.extend(await asyncio.gather(*(self.handle(caller, e) for e in run)))
+                run.clear()
+
+        for event in events:
+            if event.kind in _PRESSES:
+                await finish_run()
+                acks.append(await self.handle(caller, event))
+            else:
+                run.append(event)
+        await finish_run()
+        return acks
 
     async def _handle(self, caller: Caller, event: cs.TagEvent) -> cs.TagEventAck:
         found = [_event_field(event, v) for v in violations_of(event)]
