@@ -304,9 +304,10 @@ class Dispatch(_message.Message):
 
     @_builtins.property
     def ack_deadline(self) -> _timestamp_pb2.Timestamp:
-        """While PENDING: when the center re-notifies (or escalates) unless acknowledged; 30 s after
-        creation and after each re-notification [DSP-005]. Absent once acknowledged or escalated.
-        Output only.
+        """While PENDING: when the center re-notifies (or escalates) unless acknowledged; one
+        acknowledgement interval after creation and after each re-notification: 30 s, or for a TEST
+        dispatch the 5 to 30 s its deployment configured [DSP-005]. Absent once acknowledged or
+        escalated. Output only.
         """
 
     @_builtins.property
