@@ -12,6 +12,13 @@ one writer at a time anyway); ``BEGIN IMMEDIATE`` takes the write lock up front 
 never fails half-way on a lock upgrade. Reads outside transactions use separate connections on a
 small thread pool and see the last committed state (WAL snapshot isolation).
 
+Statements: a transaction's ``execute``/``fetchone``/``fetchall`` run on the event loop itself, on
+the writer connection the transaction holds the lock of. Inside ``BEGIN IMMEDIATE`` they never wait
+for a lock and never fsync (WAL appends reach the disk at COMMIT), so each takes microseconds —
+less than handing it to the writer thread and back, which under load cost more than the statement
+and let the loop sit idle between them. What may wait or take long stays on the writer thread:
+BEGIN (busy timeout), COMMIT (fsync, checkpoints) and ``Transaction.run`` (bulk work).
+
 Group commit: the fsync of a FULL commit is most of a small transaction's cost, so transactions
 that queue up while one runs share the next commit. Each :meth:`SqliteStore.transaction` runs in
 its own ``SAVEPOINT`` inside one open SQLite transaction (the *batch*): a transaction that fails
@@ -110,21 +117,29 @@ class SqliteTransaction:
         self._callbacks: list[Callable[[], None]] = []
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)`` on the writer thread inside this transaction (SQLite only)."""
+        """Run ``fn(connection)`` on the writer thread inside this transaction (SQLite only); for
+        bulk work that should not hold up the event loop."""
         return await self._store._on_writer(fn)
 
+    def _inline(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` right here, on the event loop (see "Statements" in the module
+        docstring): the transaction holds the write lock, so nothing else uses the connection."""
+        conn = self._store._writer
+        assert conn is not None
+        return fn(conn)
+
     async def execute(self, sql: str, params: Params = ()) -> int:
-        return await self.run(lambda c: c.execute(sql, params).rowcount)
+        return self._inline(lambda c: c.execute(sql, params).rowcount)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         def one(c: sqlite3.Connection) -> Row | None:
             row = c.execute(sql, params).fetchone()
             return dict(row) if row is not None else None
 
-        return await self.run(one)
+        return self._inline(one)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        return await self.run(lambda c: _rows(c.execute(sql, params)))
+        return self._inline(lambda c: _rows(c.execute(sql, params)))
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         self._callbacks.append(callback)
@@ -176,7 +191,7 @@ class SqliteTransaction:
             )
             return sequence
 
-        sequence = await self.run(append)
+        sequence = self._inline(append)
         return StoredEvent(scope, sequence, type, payload, mode, from_rfc3339(created))
 
     async def append_audit(
@@ -195,7 +210,7 @@ class SqliteTransaction:
             )
             return record
 
-        return await self.run(append)
+        return self._inline(append)
 
 
 class SqliteStore:
@@ -328,9 +343,11 @@ class SqliteStore:
             conn.execute("BEGIN IMMEDIATE")
         conn.execute(f"SAVEPOINT {_SAVEPOINT}")
 
-    def _close_savepoint(self, conn: sqlite3.Connection, batch: _Batch, tx: SqliteTransaction | None) -> None:
-        """(writer thread) Release ``tx``'s savepoint into the batch, or roll it back alone when
-        ``tx`` is None; then commit the batch if nobody is queued for the writer."""
+    def _close_savepoint(
+        self, conn: sqlite3.Connection, batch: _Batch, tx: SqliteTransaction | None, commit: bool
+    ) -> None:
+        """Release ``tx``'s savepoint into the batch, or roll it back alone when ``tx`` is None; then
+        with ``commit`` end the batch (on the writer thread then: COMMIT fsyncs)."""
         try:
             if not conn.in_transaction:
                 raise AnsimError(
@@ -350,8 +367,19 @@ class SqliteStore:
             return
         if tx is not None:
             batch.members.append(tx)
-        if self._waiting == 0:
+        if commit:
             self._end_batch(conn, batch)
+
+    async def _end_transaction(self, batch: _Batch, tx: SqliteTransaction | None) -> None:
+        """Close the savepoint of ``tx`` (rolled back when None); the batch is committed now if
+        nobody is queued for the writer, else by the last of the queue (or a member's flush)."""
+        commit = self._waiting == 0
+        if commit:
+            await self._shielded(lambda c: self._close_savepoint(c, batch, tx, True))
+        else:
+            assert self._writer is not None
+            self._close_savepoint(self._writer, batch, tx, False)
+        self._settle(batch)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteTransaction]:
@@ -363,15 +391,16 @@ class SqliteStore:
             if batch is None:
                 batch = self._batch = _Batch(asyncio.get_running_loop().create_future())
             try:
-                await self._shielded(self._begin)
+                if self._writer is not None and self._writer.in_transaction:
+                    self._writer.execute(f"SAVEPOINT {_SAVEPOINT}")  # joins the open batch
+                else:
+                    await self._shielded(self._begin)  # BEGIN IMMEDIATE may wait (busy timeout)
                 tx = SqliteTransaction(self, self.clock.now())
                 yield tx
             except BaseException:
-                await self._shielded(lambda c: self._close_savepoint(c, batch, None))
-                self._settle(batch)
+                await self._end_transaction(batch, None)
                 raise
-            await self._shielded(lambda c: self._close_savepoint(c, batch, tx))
-            self._settle(batch)
+            await self._end_transaction(batch, tx)
         finally:
             self._write_lock.release()
         # Released into the batch: return only once the commit that contains it is done.
@@ -432,7 +461,9 @@ class SqliteStore:
 
     async def purge_idempotency(self, now: datetime) -> int:
         async with self.transaction() as tx:
-            return await tx.execute("DELETE FROM idempotency WHERE expires <= ?", (to_rfc3339(now),))
+            cutoff = to_rfc3339(now)
+            delete = "DELETE FROM idempotency WHERE expires <= ?"
+            return await tx.run(lambda c: c.execute(delete, (cutoff,)).rowcount)
 
     async def audit_records(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
         rows = await self.fetchall(
