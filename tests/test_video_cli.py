@@ -7,6 +7,7 @@ and the CLI accepts the genuine token and refuses a tampered one or one for anot
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import uuid
@@ -67,12 +68,19 @@ async def grant_for_new_sos(center: CenterProcess) -> camera_pb2.VideoGrant:
     async with center.mtls_channel("POLICE_OFFICER") as channel:
         officer = center.metadata("POLICE_OFFICER")
         dispatches = dispatch_pb2_grpc.DispatchServiceStub(channel)
-        listed = await dispatches.ListDispatches(
-            dispatch_pb2.ListDispatchesRequest(parent="centers/demo", mode=common_pb2.MODE_TEST),
-            metadata=officer,
-        )
-        ours = [d for d in listed.dispatches if d.emergency == emergency.name]
-        assert ours, "the SOS was dispatched to the demo 112"
+        # The center dispatches once it has decided where the SOS is handled (routing comes
+        # first), so the dispatch appears shortly after RaiseEmergency returns.
+        ours: list[dispatch_pb2.Dispatch] = []
+        for _ in range(50):
+            listed = await dispatches.ListDispatches(
+                dispatch_pb2.ListDispatchesRequest(parent="centers/demo", mode=common_pb2.MODE_TEST),
+                metadata=officer,
+            )
+            ours = [d for d in listed.dispatches if d.emergency == emergency.name]
+            if ours:
+                break
+            await asyncio.sleep(0.2)
+        assert ours, "the SOS was dispatched to the demo 112 within 10 s"
         await dispatches.AcknowledgeDispatch(
             dispatch_pb2.AcknowledgeDispatchRequest(
                 name=ours[0].name, request_id=str(uuid.uuid4()), unit_id="jongno-patrol-12"
