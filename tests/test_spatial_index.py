@@ -169,3 +169,40 @@ def test_edge_cases_and_validation() -> None:
         index.nearest(95.0, 127.0, 1)
     report = index.memory()
     assert report.total >= report.points > 0
+
+
+def _same_answer(fast: list[tuple[int, float]], general: list[tuple[int, float]]) -> None:
+    """The same distances, in (distance, key) order; keys may differ only within a tie at the cut
+    (the general path cuts in tree order, the fast path by key)."""
+    assert [d for _, d in fast] == [d for _, d in general]
+    assert fast == sorted(fast, key=lambda h: (h[1], h[0]))
+    if fast:
+        cut = fast[-1][1]
+        assert {k for k, d in fast if d < cut} == {k for k, d in general if d < cut}
+
+
+def test_the_fast_path_answers_as_the_general_path() -> None:
+    rng = np.random.default_rng(7)
+    n = 20_000
+    lats = rng.uniform(37.4, 37.7, n)
+    lons = rng.uniform(126.8, 127.1, n)
+    lats[:200], lons[:200] = lats[200:400], lons[200:400]  # exact ties
+    index = CameraIndex(np.arange(n), lats, lons, np.ones(n, dtype=np.int8), background_rebuild=False)
+    every = list(range(128))  # a purpose filter that keeps everything forces the general path
+    for i in range(300):
+        lat, lon = float(lats[i]) + 1e-4 * (i % 3), float(lons[i])
+        for k in (1, 10, 37):
+            _same_answer(index.nearest(lat, lon, k), index.nearest(lat, lon, k, purposes=every))
+            _same_answer(
+                index.nearest(lat, lon, k, max_distance_m=150),
+                index.nearest(lat, lon, k, max_distance_m=150, purposes=every),
+            )
+        _same_hits(index.within(lat, lon, 300), index.within(lat, lon, 300, purposes=every))
+    _same_hits(index.within(37.55, 126.95, 5_000), index.within(37.55, 126.95, 5_000, purposes=every))
+
+
+def _same_hits(fast: list[tuple[int, float]], general: list[tuple[int, float]]) -> None:
+    """Same keys in the same order; distances to the last bits (the tree and the general path
+    compute chords in different orders)."""
+    assert [k for k, _ in fast] == [k for k, _ in general]
+    assert [d for _, d in fast] == pytest.approx([d for _, d in general], rel=1e-12, abs=1e-9)

@@ -332,6 +332,8 @@ class CameraIndex:
         mask = _purpose_mask(purposes)
         with self._lock:
             base, delta = self._base, self._delta
+            if mask is None and self._dead == 0 and delta.size == 0:
+                return self._nearest_plain(base, q, k, bound)
             keys_b, chords_b = self._nearest_base(base, q, k, bound, mask)
             keys_d, chords_d = self._delta_hits(delta, q, bound, mask)
         return self._merge(keys_b, chords_b, keys_d, chords_d, k)
@@ -352,6 +354,8 @@ class CameraIndex:
         mask = _purpose_mask(purposes)
         with self._lock:
             base, delta = self._base, self._delta
+            if mask is None and self._dead == 0 and delta.size == 0:
+                return self._within_plain(base, q, bound)
             idx = np.asarray(base.tree.query_ball_point(q, bound), dtype=np.intp)
             keep = base.alive[idx]
             if mask is not None:
@@ -363,6 +367,44 @@ class CameraIndex:
             keys_d, chords_d = self._delta_hits(delta, q, bound, mask)
             keys_b = base.keys[idx][inside]
         return self._merge(keys_b, chords_b[inside], keys_d, chords_d, None)
+
+    # Fast paths for the common case — no pending update, no tombstone, no purpose filter — where
+    # the tree alone answers: its k-nearest answer is already in chord order, so what is left is
+    # ordering exact ties by key and converting a few chords to metres.
+
+    @staticmethod
+    def _plain_hits(keys: list[int], chords: list[float]) -> list[Hit]:
+        pairs = list(zip(chords, keys, strict=True))
+        if any(pairs[i][0] == pairs[i + 1][0] for i in range(len(pairs) - 1)):
+            pairs.sort()  # equal distances in key order, as the general path
+        two_r, asin = 2.0 * EARTH_RADIUS_M, math.asin
+        return [(key, two_r * asin(min(chord / 2.0, 1.0))) for chord, key in pairs]
+
+    def _nearest_plain(self, base: _Base, q: FloatArray, k: int, bound: float) -> list[Hit]:
+        n = int(base.keys.size)
+        if n == 0:
+            return []
+        # One more than asked, so that a tie at the cut is ordered by key like the general path.
+        want = min(n, k + 1)
+        chords, idx = base.tree.query(q, k=want, distance_upper_bound=bound)
+        if want == 1:
+            chords, idx = np.atleast_1d(chords), np.atleast_1d(idx)
+        found = int(np.searchsorted(chords, math.inf))  # misses (chord inf) sort last
+        hits = self._plain_hits(base.keys[idx[:found]].tolist(), chords[:found].tolist())
+        return hits[:k]
+
+    def _within_plain(self, base: _Base, q: FloatArray, bound: float) -> list[Hit]:
+        idx = base.tree.query_ball_point(q, bound, return_sorted=False)
+        if not idx:
+            return []
+        diff = base.xyz[idx] - q
+        chords = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        order = np.argsort(chords)
+        chords = chords[order]
+        hits = list(zip(base.keys[idx][order].tolist(), chord_to_metres(chords).tolist(), strict=True))
+        if chords.size > 1 and bool((chords[1:] == chords[:-1]).any()):
+            hits.sort(key=lambda h: (h[1], h[0]))  # equal distances in key order
+        return hits
 
     def _nearest_base(
         self, base: _Base, q: FloatArray, k: int, bound: float, mask: npt.NDArray[np.bool_] | None
