@@ -230,6 +230,28 @@ class DeclaredTestTimers(_Section):
     danger_exit_absence_seconds: int | None = Field(default=None, ge=5, le=60)
 
 
+class FederationHarnessConfig(_Section):
+    """Where the suite plays the national directory and peer centers for the center under test as
+    a home center (conformance/harness/federation/README.md): the TEST deployment must use
+    ``listen`` as its directory endpoint and trust ``pki_dir/ca.pem`` for the directory and peers."""
+
+    #: HOST:PORT of the harness directory; peers listen on the next 8 ports (PORT+1 … PORT+8).
+    listen: str
+    #: Directory of the harness PKI and directory keys (created when missing, then reused).
+    pki_dir: Path = Path("federation-harness-pki")
+    #: CA of the center's own federation client certificate, when it does not use the harness's
+    #: ``center-client.pem`` (the harness peers require a client certificate).
+    center_client_ca: Path | None = None
+    #: The center's own federation client certificate, pinned in its entry of the harness directory.
+    center_certificate: Path | None = None
+    #: The TEST deployment's registry reload interval in force [DIR-021] (at most 15 minutes).
+    registry_reload_seconds: int = Field(default=900, ge=1, le=900)
+    #: The TEST deployment's first recovery retry after a fallback [FED-015] (at most 30 s).
+    recovery_first_seconds: int = Field(default=30, ge=1, le=30)
+
+    _listen = field_validator("listen")(check_target)
+
+
 class Declaration(_Section):
     """A vendor's conformance declaration."""
 
@@ -244,6 +266,8 @@ class Declaration(_Section):
     test_retention_seconds: int | None = Field(default=None, ge=5, le=86_400)
     #: TEST-mode timers the cases cannot read from the wire.
     test_timers: DeclaredTestTimers = DeclaredTestTimers()
+    #: The federation harness (home-side federation cases); None: those cases are skipped.
+    federation_harness: FederationHarnessConfig | None = None
 
     _target = field_validator("target")(check_target)
 
@@ -318,9 +342,19 @@ class Declaration(_Section):
             creds = creds.model_copy(
                 update={"test_issuer": creds.test_issuer.model_copy(update={"private_key_file": key})}
             )
+        harness = self.federation_harness
+        if harness is not None:
+            pki_dir = harness.pki_dir if harness.pki_dir.is_absolute() else base / harness.pki_dir
+            harness = harness.model_copy(
+                update={
+                    "pki_dir": pki_dir,
+                    "center_client_ca": fix(harness.center_client_ca, "federation_harness.center_client_ca"),
+                    "center_certificate": fix(harness.center_certificate, "federation_harness.center_certificate"),
+                }
+            )
         if problems:
             raise DeclarationError("\n".join(problems))
-        return self.model_copy(update={"tls": tls, "credentials": creds})
+        return self.model_copy(update={"tls": tls, "credentials": creds, "federation_harness": harness})
 
 
 def _format(error: ValidationError) -> str:
