@@ -227,6 +227,11 @@ class FederationHarness:
         self.ready = False
         #: request_id of an accepted forward or handoff → the emergency name the peer answered.
         self.accepted: dict[str, str] = {}
+        #: MirrorStatus bookkeeping per handling emergency: highest applied sequence.
+        self.mirror_applied: dict[str, int] = {}
+        #: Home emergencies whose first MirrorStatus the harness answers "nothing applied" (FED-023).
+        self.mirror_hold_first: set[str] = set()
+        self._mirror_held: set[str] = set()
         self.ready_after_s = 0.0
         self._directory: grpc.aio.Server | None = None
         self._lock = asyncio.Lock()
@@ -405,6 +410,15 @@ class FederationHarness:
             return slot.contains(loc.latitude, loc.longitude)
 
         return self.calls_where(hit)
+
+    def mirrors(self, handling: str) -> list[federation_pb2.MirrorEvent]:
+        """Every mirror event received for a handling emergency, in arrival order (resends too)."""
+        return [
+            e
+            for c in self.calls
+            if c.method == "MirrorStatus" and c.request.handling_emergency == handling
+            for e in c.request.events
+        ]
 
     def resolves(self, slot: Slot) -> list[Call]:
         return self.calls_where(
@@ -646,5 +660,14 @@ async def _peer_answer(h: FederationHarness, peer: Peer, method: str, request: A
         return federation_pb2.CancelForwardedEmergencyResponse(
             state=emergency_pb2.EMERGENCY_STATE_CANCELLED
         ).SerializeToString()
-    last = request.events[-1].sequence if request.events else 0
-    return federation_pb2.MirrorStatusResponse(last_applied_sequence=last).SerializeToString()
+    applied = h.mirror_applied.get(request.handling_emergency, 0)
+    if request.home_emergency in h.mirror_hold_first and request.home_emergency not in h._mirror_held:
+        h._mirror_held.add(request.home_emergency)
+        call.answer = f"held (last_applied_sequence {applied})"
+    else:
+        for event in sorted(request.events, key=lambda e: e.sequence):
+            if event.sequence == applied + 1:
+                applied += 1
+        h.mirror_applied[request.handling_emergency] = applied
+        call.answer = f"last_applied_sequence {applied}"
+    return federation_pb2.MirrorStatusResponse(last_applied_sequence=applied).SerializeToString()
