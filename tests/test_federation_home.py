@@ -1,0 +1,136 @@
+"""The reference center as a *home* center against the suite's federation harness, end to end.
+
+``ansim serve --demo`` is pointed at the harness purely through the ``ANSIM_`` environment that
+``python -m conformance.harness.federation`` prints (no code or config change), then
+``ansim conformance run --profile federation --only <the home-side cases>`` runs as a real process
+with the demo declaration plus a ``federation_harness`` section. Every home-side case must pass,
+and the run must stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conformance.harness.federation.__main__ import reference_environment
+from tests.support.center import REPO_ROOT, CenterProcess, server_env, start_center
+
+HOME_SIDE = [
+    "TC_DIR_017_SRV",
+    "TC_DIR_018_SRV",
+    "TC_DIR_019_SRV",
+    "TC_DIR_020_SRV",
+    "TC_EMG_023_SRV",
+    "TC_FED_015_SRV",
+    "TC_FED_016_SRV",
+    "TC_FED_017_SRV",
+    "TC_FED_018_SRV",
+    "TC_FED_019_SRV",
+    "TC_FED_020_SRV",
+    "TC_FED_021_SRV",
+    "TC_FED_022_SRV",
+]
+#: The harness uses its port and the next 9.
+PORTS = 10
+RUN_LIMIT_S = 120.0
+
+
+def _free_port_block() -> int:
+    """A base port with the next PORTS - 1 ports free too (checked by binding each)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base + PORTS > 65535:
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + PORTS):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise AssertionError("no block of free ports for the federation harness")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CenterProcess, Path]]:
+    base = tmp_path_factory.mktemp("federation-home")
+    listen = f"127.0.0.1:{_free_port_block()}"
+    environment = reference_environment(base / "harness-pki", listen, reload_s=2, recovery_s=3)
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    try:
+        center = start_center(base / "center")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    declaration = yaml.safe_load(
+        (center.data_dir / "conformance" / "vendor.yaml").read_text(encoding="utf-8")
+    )
+    declaration["federation_harness"] = {
+        "listen": listen,
+        "pki_dir": str(base / "harness-pki"),
+        "registry_reload_seconds": 2,
+        "recovery_first_seconds": 3,
+    }
+    config = center.data_dir / "conformance" / "federation-harness.yaml"
+    config.write_text(yaml.safe_dump(declaration, allow_unicode=True), encoding="utf-8")
+    yield center, config
+    center.terminate()
+
+
+@pytest.mark.slow
+def test_home_side_cases_pass_against_the_reference(
+    setup: tuple[CenterProcess, Path], tmp_path: Path
+) -> None:
+    center, config = setup
+    reports = tmp_path / "reports"
+    command = [sys.executable, "-m", "ansim_sdk", "conformance", "run", "--config", str(config)]
+    command += ["--profile", "federation", "--report-dir", str(reports)]
+    for case_id in HOME_SIDE:  # only these: the handling-side cases have their own tests
+        command += ["--only", case_id]
+    started = time.monotonic()
+    result = subprocess.run(
+        command, cwd=REPO_ROOT, env=server_env(), capture_output=True, text=True, timeout=RUN_LIMIT_S
+    )
+    wall = time.monotonic() - started
+    report = json.loads((reports / "conformance-report.json").read_text(encoding="utf-8"))
+    verdicts = {c["id"]: (c["verdict"], c["message"]) for c in report["cases"]}
+    broken = {i: verdicts[i] for i in HOME_SIDE if verdicts[i][0] != "pass"}
+    assert not broken, f"{broken}\n{result.stdout[-3000:]}\n{center.log()[-3000:]}"
+    # the harness run stays well inside the minute the whole suite may take
+    assert wall < 45.0, f"the federation profile with the harness took {wall:.1f} s"
+
+
+def test_without_the_harness_section_the_home_side_cases_skip(
+    setup: tuple[CenterProcess, Path], tmp_path: Path
+) -> None:
+    """A declaration without federation_harness leaves the home-side cases skipped, not failed."""
+    center, _ = setup
+    config = center.data_dir / "conformance" / "vendor.yaml"
+    reports = tmp_path / "reports"
+    command = [sys.executable, "-m", "ansim_sdk", "conformance", "run", "--config", str(config)]
+    command += ["--profile", "federation", "--report-dir", str(reports), "--only", "TC_FED_015_SRV"]
+    subprocess.run(command, cwd=REPO_ROOT, env=server_env(), capture_output=True, text=True, timeout=60)
+    report = json.loads((reports / "conformance-report.json").read_text(encoding="utf-8"))
+    case = next(c for c in report["cases"] if c["id"] == "TC_FED_015_SRV")
+    assert case["verdict"] == "skip", case
+    assert "federation_harness" in case["message"]
