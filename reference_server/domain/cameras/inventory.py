@@ -8,6 +8,12 @@ the change up within a few seconds) as well as a stopped one.
 
 Distances are recomputed with the haversine formula of spec §12.2 (R = 6,371,008.8 m) [CAM-014],
 and equal distances are ordered by camera id (= name order) [CAM-013].
+
+Memory: with the national dataset (1.6 M cameras) per-camera Python objects (a dict entry, an id
+string, a coordinate tuple: ~300 bytes each) cost more than the index itself, so the key → (camera
+id, latitude, longitude) table is kept in NumPy arrays sorted by key, the ids UTF-8 in one byte
+buffer, with a dict only for the rows changed since the arrays were last compacted; start-up reads
+the store in chunks instead of materialising every row.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 from reference_server.cameras.spatial_index import CameraIndex
 from reference_server.domain.ports import NearbyCamera
 from reference_server.store.interface import Row
@@ -24,6 +33,10 @@ from reference_server.store.interface import Row
 EARTH_RADIUS_M = 6_371_008.8
 POLL_INTERVAL_S = 2.0
 _ROWS = "SELECT key, camera_id, purpose, latitude, longitude, searchable, change_seq FROM cameras"
+_COLUMNS = ("key", "camera_id", "purpose", "latitude", "longitude", "searchable", "change_seq")
+LOAD_CHUNK_ROWS = 50_000
+#: Changed rows kept in a dict before they are folded into the arrays (plus 5 % of the arrays).
+COMPACT_AFTER = 20_000
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -34,37 +47,132 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
+Entry = tuple[str, float, float]  # camera id, latitude, longitude
+
+
+class _Table:
+    """key → (camera id, latitude, longitude), compact (see module docstring). Not thread-safe."""
+
+    def __init__(self) -> None:
+        self._keys: npt.NDArray[np.int64] = np.empty(0, np.int64)
+        self._lats: npt.NDArray[np.float64] = np.empty(0, np.float64)
+        self._lons: npt.NDArray[np.float64] = np.empty(0, np.float64)
+        self._starts: npt.NDArray[np.int64] = np.empty(0, np.int64)  # of the id in _blob
+        self._ids = bytearray()  # ids of the array rows in key order, UTF-8, back to back
+        self._changed: dict[int, Entry | None] = {}  # None: removed
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _base(self, key: int) -> Entry | None:
+        i = int(np.searchsorted(self._keys, key))
+        if i == self._keys.size or int(self._keys[i]) != key:
+            return None
+        start = int(self._starts[i])
+        end = int(self._starts[i + 1]) if i + 1 < self._starts.size else len(self._ids)
+        return self._ids[start:end].decode(), float(self._lats[i]), float(self._lons[i])
+
+    def get(self, key: int) -> Entry | None:
+        if key in self._changed:
+            return self._changed[key]
+        return self._base(key)
+
+    def put(self, key: int, entry: Entry | None) -> None:
+        before = self.get(key) is not None
+        self._changed[key] = entry
+        self._count += (entry is not None) - before
+        if len(self._changed) > COMPACT_AFTER + self._keys.size // 20:
+            self.compact()
+
+    def extend_sorted(
+        self,
+        keys: npt.NDArray[np.int64],
+        lats: npt.NDArray[np.float64],
+        lons: npt.NDArray[np.float64],
+        ids: list[str],
+    ) -> None:
+        """Append rows whose keys are all greater than every key held (loading in key order)."""
+        encoded = [i.encode() for i in ids]
+        lengths = np.fromiter((len(b) for b in encoded), np.int64, len(encoded))
+        starts = len(self._ids) + np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+        self._ids += b"".join(encoded)
+        self._keys = np.concatenate([self._keys, keys])
+        self._lats = np.concatenate([self._lats, lats])
+        self._lons = np.concatenate([self._lons, lons])
+        self._starts = np.concatenate([self._starts, starts])
+        self._count += int(keys.size)
+
+    def compact(self) -> None:
+        """Fold the changed rows into the arrays (ids rewritten: the buffer holds no garbage)."""
+        changed = self._changed
+        if not changed:
+            return
+        keep = ~np.isin(self._keys, np.fromiter(changed, np.int64, len(changed)))
+        added = sorted((k, e) for k, e in changed.items() if e is not None)
+        old_ids, old_starts = self._ids, self._starts
+        ends = np.append(old_starts[1:], len(old_ids)) if old_starts.size else old_starts
+        kept = np.flatnonzero(keep)
+        pieces = [bytes(old_ids[int(a) : int(b)]) for a, b in zip(old_starts[kept], ends[kept], strict=True)]
+        pieces += [e[0].encode() for _, e in added]
+        keys = np.concatenate([self._keys[kept], np.array([k for k, _ in added], np.int64)])
+        lats = np.concatenate([self._lats[kept], np.array([e[1] for _, e in added], np.float64)])
+        lons = np.concatenate([self._lons[kept], np.array([e[2] for _, e in added], np.float64)])
+        order = np.argsort(keys, kind="stable")
+        pieces = [pieces[i] for i in order.tolist()]
+        lengths = np.fromiter((len(b) for b in pieces), np.int64, len(pieces))
+        self._starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+        self._ids = bytearray(b"".join(pieces))
+        self._keys, self._lats, self._lons = keys[order], lats[order], lons[order]
+        self._changed = {}
+
+    def nbytes(self) -> int:
+        arrays = self._keys.nbytes + self._lats.nbytes + self._lons.nbytes + self._starts.nbytes
+        return int(arrays) + len(self._ids) + 150 * len(self._changed)
+
+
 class CameraInventory:
     """Nearest-camera search over the center's searchable cameras (implements ``CameraLookup``)."""
 
     def __init__(self, center: str) -> None:
         self.center = center
         self._index = CameraIndex(background_rebuild=True)
-        self._ids: dict[int, str] = {}
-        self._points: dict[int, tuple[float, float]] = {}
+        self._table = _Table()
         self._lock = threading.Lock()
         self.change_seq = 0
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._table)
 
     # -- loading -------------------------------------------------------------------------------
 
     def load(self, conn: sqlite3.Connection) -> None:
-        """Build the index from every row (blocking; at start-up)."""
-        rows = conn.execute(_ROWS).fetchall()
-        self.apply(
-            [
-                dict(
-                    zip(
-                        ("key", "camera_id", "purpose", "latitude", "longitude", "searchable", "change_seq"),
-                        r,
-                        strict=True,
-                    )
-                )
-                for r in rows
-            ]
+        """Build the index from every row (blocking; at start-up), reading the store in chunks."""
+        cursor = conn.execute(
+            "SELECT key, camera_id, purpose, latitude, longitude, change_seq FROM cameras"
+            " WHERE searchable ORDER BY key"
         )
+        table = _Table()
+        purposes: list[npt.NDArray[np.int64]] = []
+        seq = self.change_seq
+        while rows := cursor.fetchmany(LOAD_CHUNK_ROWS):
+            keys, ids, purpose, lats, lons, seqs = zip(*rows, strict=True)
+            table.extend_sorted(
+                np.array(keys, np.int64), np.array(lats, np.float64), np.array(lons, np.float64), list(ids)
+            )
+            purposes.append(np.array(purpose, np.int64))
+            seq = max(seq, *seqs)
+        row = conn.execute("SELECT MAX(change_seq) FROM cameras").fetchone()
+        seq = max(seq, int(row[0] or 0))
+        index = CameraIndex(
+            table._keys,
+            table._lats,
+            table._lons,
+            np.concatenate(purposes) if purposes else None,
+            background_rebuild=True,
+        )
+        with self._lock:
+            self._table, self._index, self.change_seq = table, index, seq
 
     def apply(self, rows: Iterable[Row]) -> None:
         """Take changed rows into the index (searchable ones upserted, the others removed)."""
@@ -79,15 +187,13 @@ class CameraInventory:
                 self.change_seq = max(self.change_seq, int(row["change_seq"]))
                 if row["searchable"]:
                     lat, lon = float(row["latitude"]), float(row["longitude"])
-                    self._ids[key] = str(row["camera_id"])
-                    self._points[key] = (lat, lon)
+                    self._table.put(key, (str(row["camera_id"]), lat, lon))
                     keys.append(key)
                     lats.append(lat)
                     lons.append(lon)
                     purposes.append(int(row["purpose"]))
-                elif key in self._ids:
-                    del self._ids[key]
-                    del self._points[key]
+                elif self._table.get(key) is not None:
+                    self._table.put(key, None)
                     gone.append(key)
             if keys:
                 self._index.upsert(keys, lats, lons, purposes)
@@ -122,11 +228,12 @@ class CameraInventory:
                 latitude, longitude, fetch, max_distance_m=radius_m + 1.0, purposes=wanted
             )
             with self._lock:
-                found = [
-                    (key, self._ids[key], haversine_m(latitude, longitude, *self._points[key]))
-                    for key, _ in hits
-                    if key in self._ids
-                ]
+                entries = [(key, self._table.get(key)) for key, _ in hits]
+            found = [
+                (key, e[0], haversine_m(latitude, longitude, e[1], e[2]))
+                for key, e in entries
+                if e is not None
+            ]
             found = [f for f in found if f[2] <= radius_m]
             found.sort(key=lambda f: (f[2], f[1]))
             # A tie at the cut-off may hide a camera with a smaller id beyond `fetch`: widen.
