@@ -1,6 +1,7 @@
 """The whole conformance suite passes against the reference center (CI gate).
 
-Starts ``ansim serve --demo`` as a real process, runs ``ansim conformance run`` (every profile the
+Starts ``ansim serve --demo`` as a real process (pointed at the suite's federation harness through
+its environment, so that the home-side federation cases run), runs ``ansim conformance run`` (every profile the
 demo declaration claims) as a second real process, and checks exit 0, a passing verdict for every
 declared profile, and the three reports. Cases that cannot pass yet because of a gap another change
 is closing go into ``tests/reference-known-failures.yaml`` (the suite's own known-failures list),
@@ -25,7 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.center import REPO_ROOT, CenterProcess, server_env, start_center
+from tests.support.center import REPO_ROOT, CenterProcess, server_env
+from tests.support.federation_harness import start_center_with_harness
 
 KNOWN_FAILURES = Path(__file__).with_name("reference-known-failures.yaml")
 #: Far above a normal run (about a minute on a 2-core machine); only a hang ends here.
@@ -34,7 +36,8 @@ RUN_LIMIT_S = 600.0
 
 @pytest.fixture(scope="module")
 def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CenterProcess]:
-    process = start_center(tmp_path_factory.mktemp("reference-center"))
+    # pointed at the suite's federation harness, so that the home-side federation cases run too
+    process, _ = start_center_with_harness(tmp_path_factory.mktemp("reference-center"))
     yield process
     process.terminate()
 
@@ -45,8 +48,8 @@ def _known_failures() -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_the_suite_passes_against_the_reference_center(center: CenterProcess, tmp_path: Path) -> None:
-    config = center.data_dir / "conformance" / "vendor.yaml"
-    assert config.is_file(), "ansim serve --demo did not write its conformance declaration"
+    assert (center.data_dir / "conformance" / "vendor.yaml").is_file(), "no demo declaration written"
+    config = center.data_dir / "conformance" / "federation-harness.yaml"  # + federation_harness
     declared = yaml.safe_load(config.read_text(encoding="utf-8"))["profiles"]
     reports = tmp_path / "reports"
     command = [sys.executable, "-m", "ansim_sdk", "conformance", "run", "--config", str(config)]

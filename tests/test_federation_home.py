@@ -10,8 +10,6 @@ and the run must stay fast.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,10 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conformance.harness.federation.__main__ import reference_environment
-from tests.support.center import REPO_ROOT, CenterProcess, server_env, start_center
+from tests.support.center import REPO_ROOT, CenterProcess, server_env
+from tests.support.federation_harness import start_center_with_harness
 
 HOME_SIDE = [
     "TC_DIR_017_SRV",
@@ -39,60 +36,12 @@ HOME_SIDE = [
     "TC_FED_021_SRV",
     "TC_FED_022_SRV",
 ]
-#: The harness uses its port and the next 9.
-PORTS = 10
 RUN_LIMIT_S = 120.0
-
-
-def _free_port_block() -> int:
-    """A base port with the next PORTS - 1 ports free too (checked by binding each)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + PORTS > 65535:
-            continue
-        sockets = []
-        try:
-            for port in range(base, base + PORTS):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise AssertionError("no block of free ports for the federation harness")
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CenterProcess, Path]]:
-    base = tmp_path_factory.mktemp("federation-home")
-    listen = f"127.0.0.1:{_free_port_block()}"
-    environment = reference_environment(base / "harness-pki", listen, reload_s=2, recovery_s=3)
-    saved = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
-    try:
-        center = start_center(base / "center")
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    declaration = yaml.safe_load(
-        (center.data_dir / "conformance" / "vendor.yaml").read_text(encoding="utf-8")
-    )
-    declaration["federation_harness"] = {
-        "listen": listen,
-        "pki_dir": str(base / "harness-pki"),
-        "registry_reload_seconds": 2,
-        "recovery_first_seconds": 3,
-    }
-    config = center.data_dir / "conformance" / "federation-harness.yaml"
-    config.write_text(yaml.safe_dump(declaration, allow_unicode=True), encoding="utf-8")
+    center, config = start_center_with_harness(tmp_path_factory.mktemp("federation-home"))
     yield center, config
     center.terminate()
 

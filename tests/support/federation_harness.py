@@ -1,0 +1,69 @@
+"""Start a demo center pointed at the suite's federation harness (environment only) and write its
+declaration with a ``federation_harness`` section, for tests that run the suite through the CLI."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import yaml
+
+from conformance.harness.federation.__main__ import reference_environment
+from tests.support.center import CenterProcess, start_center
+
+#: The harness uses its port and the next 9.
+PORTS = 10
+RELOAD_S = 2
+RECOVERY_FIRST_S = 3
+
+
+def free_port_block() -> int:
+    """A base port with the next PORTS - 1 ports free too (checked by binding each)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base + PORTS > 65535:
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + PORTS):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise AssertionError("no block of free ports for the federation harness")
+
+
+def start_center_with_harness(base: Path) -> tuple[CenterProcess, Path]:
+    """A ``--demo`` center using the harness directory, and its declaration with the harness."""
+    listen = f"127.0.0.1:{free_port_block()}"
+    pki = base / "harness-pki"
+    environment = reference_environment(pki, listen, reload_s=RELOAD_S, recovery_s=RECOVERY_FIRST_S)
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    try:
+        center = start_center(base / "center")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    written = center.data_dir / "conformance" / "vendor.yaml"
+    declaration = yaml.safe_load(written.read_text(encoding="utf-8"))
+    declaration["federation_harness"] = {
+        "listen": listen,
+        "pki_dir": str(pki),
+        "registry_reload_seconds": RELOAD_S,
+        "recovery_first_seconds": RECOVERY_FIRST_S,
+    }
+    config = written.with_name("federation-harness.yaml")
+    config.write_text(yaml.safe_dump(declaration, allow_unicode=True), encoding="utf-8")
+    return center, config
