@@ -128,15 +128,14 @@ async def answer(
     path = method_path(method.containing_service.full_name, method.name)
     channel: Any = ctx.channel(role, token=token)
     call: Any
+    # One request then half-close, so every rpc is called with a unary request on the wire (the
+    # server cannot tell). A request *stream* would race a server that refuses on the headers alone
+    # (a denied role, a missing token): the write fails after its status came in, and grpc.aio then
+    # reports INTERNAL "Internal error from Core" instead of the server's status (grpc/grpc#36066).
     try:
-        if method.client_streaming and method.server_streaming:
-            call = channel.stream_stream(path)(iter([payload]), timeout=ANSWER_WAIT_S)
-            await _drain(call)
-        elif method.server_streaming:
+        if method.server_streaming:
             call = channel.unary_stream(path)(payload, timeout=ANSWER_WAIT_S)
             await _drain(call)
-        elif method.client_streaming:
-            await channel.stream_unary(path)(iter([payload]), timeout=ANSWER_WAIT_S)
         else:
             await channel.unary_unary(path)(payload, timeout=ANSWER_WAIT_S)
     except grpc.aio.AioRpcError as error:
