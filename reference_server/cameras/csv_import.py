@@ -151,7 +151,7 @@ def iter_camera_csv(path: Path | str, *, encoding: str | None = None) -> Iterato
 
 
 def _cell(row: list[str], header: Header, column: str) -> str:
-    index = header.index(column)
+    index = header.positions.get(column)
     return row[index] if index is not None else ""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import date, datetime
@@ -79,6 +80,7 @@ def coordinates(lat_text: str, lon_text: str, lat_column: str, lon_column: str) 
 _YEAR_MONTH = re.compile(r"^(\d{4})\s*[-./]?\s*(\d{1,2})(?:\s*[-./]?\s*\d{1,2})?\.?$")
 
 
+@functools.lru_cache(maxsize=4096)  # few distinct values per dataset
 def year_month(value: str, column: str) -> tuple[int, int] | None:
     """yyyymm (also yyyy-mm, yyyy.mm, yyyy/mm, or a full date) → (year, month)."""
     value = value.strip()
@@ -97,6 +99,7 @@ _DATE = re.compile(r"^(\d{4})[-./]?(\d{1,2})[-./]?(\d{1,2})$")
 _DATETIME = re.compile(r"^(\d{4})[-./]?(\d{1,2})[-./]?(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 
 
+@functools.lru_cache(maxsize=4096)  # few distinct values per dataset
 def day(value: str, column: str) -> date | None:
     """yyyy-mm-dd (also yyyymmdd, yyyy.mm.dd, yyyy/mm/dd)."""
     value = value.strip()
@@ -111,6 +114,7 @@ def day(value: str, column: str) -> date | None:
         raise FieldError(f"{column} is not a date: {value!r}") from None
 
 
+@functools.lru_cache(maxsize=4096)  # few distinct values per dataset
 def timestamp(value: str, column: str) -> datetime | None:
     """yyyy-mm-dd HH:MM[:SS] (naive, Asia/Seoul local time as published), or a bare date."""
     value = value.strip()

@@ -93,10 +93,18 @@ def phone_of(value: str | None) -> str:
 
 def kst_timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
     """A dataset time (naive, Korea Standard Time) as a UTC Timestamp [CAM-007]."""
-    aware = moment.replace(tzinfo=KST) if moment.tzinfo is None else moment
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(aware.astimezone(UTC))
-    return stamp
+    seconds, nanos = _utc_seconds(moment)
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_KST = datetime(1970, 1, 1, 9)  # the Unix epoch in naive Korea Standard Time (UTC+9, no DST)
+
+
+def _utc_seconds(moment: datetime) -> tuple[int, int]:
+    """(seconds, nanos) since the Unix epoch: integer arithmetic, no time-zone conversion per row."""
+    delta = moment - (_EPOCH_KST if moment.tzinfo is None else _EPOCH)
+    return delta.days * 86_400 + delta.seconds, delta.microseconds * 1000
 
 
 def has_valid_location(latitude: float | None, longitude: float | None) -> bool:
@@ -148,9 +156,11 @@ def to_camera(record: CameraRecord) -> camera_pb2.Camera:
     if record.data_date is not None:
         camera.data_reference_date = record.data_date.isoformat()
     if record.updated_at is not None:
-        camera.data_update_time.CopyFrom(kst_timestamp(record.updated_at))
+        camera.data_update_time.seconds, camera.data_update_time.nanos = _utc_seconds(record.updated_at)
     if record.last_modified_at is not None:
-        camera.last_modified_time.CopyFrom(kst_timestamp(record.last_modified_at))
+        camera.last_modified_time.seconds, camera.last_modified_time.nanos = _utc_seconds(
+            record.last_modified_at
+        )
     return camera
 
 

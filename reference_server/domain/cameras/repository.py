@@ -110,6 +110,111 @@ def upsert(conn: sqlite3.Connection, camera: camera_pb2.Camera, now: datetime, c
     return Upserted("inserted", cid)
 
 
+_IN_CHUNK = 400  # bound parameters per IN (...) query
+
+
+def _existing(conn: sqlite3.Connection, numbers: list[str]) -> dict[tuple[str, str], tuple[int, str, str]]:
+    """(관리번호, 개방자치단체코드) → (key, camera_id, content_hash) of the stored rows among ``numbers``."""
+    found: dict[tuple[str, str], tuple[int, str, str]] = {}
+    unique = list(dict.fromkeys(numbers))
+    for i in range(0, len(unique), _IN_CHUNK):
+        part = unique[i : i + _IN_CHUNK]
+        for row in conn.execute(
+            "SELECT management_number, agency_code, key, camera_id, content_hash FROM cameras"
+            f" WHERE management_number IN ({', '.join('?' * len(part))})",
+            part,
+        ):
+            found[(row[0], row[1])] = (row[2], row[3], row[4])
+    return found
+
+
+def _taken_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
+    taken: set[str] = set()
+    for i in range(0, len(ids), _IN_CHUNK):
+        part = ids[i : i + _IN_CHUNK]
+        sql = f"SELECT camera_id FROM cameras WHERE camera_id IN ({', '.join('?' * len(part))})"
+        taken.update(r[0] for r in conn.execute(sql, part))
+    return taken
+
+
+def upsert_many(
+    conn: sqlite3.Connection, cameras: Sequence[camera_pb2.Camera], now: datetime, change_seq: int
+) -> list[Upserted]:
+    """``upsert`` of each camera, in order, with the same outcomes, but with one lookup query per
+    few hundred cameras and the plain inserts and updates sent with ``executemany``."""
+    stamp = to_rfc3339(now)
+    found = _existing(conn, [c.management_number for c in cameras])
+    wanted = [camera_id(c.management_number) for c in cameras]
+    taken = _taken_ids(conn, list(dict.fromkeys(wanted)))
+    results: list[Upserted | None] = []
+    inserts: list[tuple[object, ...]] = []
+    updates: list[tuple[object, ...]] = []
+    seen: set[tuple[str, str]] = set()
+    later: list[int] = []  # positions handled one by one after the batch (id collisions, repeats)
+    for i, camera in enumerate(cameras):
+        agency = camera.admin_codes.agency_code
+        key = (camera.management_number, agency)
+        if key in seen:
+            later.append(i)
+            results.append(None)
+            continue
+        seen.add(key)
+        data = camera.SerializeToString(deterministic=True)
+        digest = hashlib.sha256(data).hexdigest()
+        location = (
+            (camera.location.latitude, camera.location.longitude)
+            if camera.HasField("location")
+            else (None, None)
+        )
+        stored = found.get(key)
+        if stored is not None:
+            if stored[2] == digest:
+                results.append(Upserted("unchanged", stored[1]))
+                continue
+            row = (camera.purpose, *location, int(searchable(camera)), digest, data, stamp, change_seq)
+            updates.append((*row, stored[0]))
+            results.append(Upserted("updated", stored[1]))
+            continue
+        cid = wanted[i]
+        if cid in taken:
+            later.append(i)
+            results.append(None)
+            continue
+        taken.add(cid)
+        inserts.append(
+            (
+                cid,
+                camera.management_number,
+                agency,
+                camera.purpose,
+                *location,
+                int(searchable(camera)),
+                digest,
+                data,
+                stamp,
+                stamp,
+                change_seq,
+            )
+        )
+        results.append(Upserted("inserted", cid))
+    if updates:
+        conn.executemany(
+            "UPDATE cameras SET purpose = ?, latitude = ?, longitude = ?, searchable = ?, content_hash = ?,"
+            " data = ?, update_time = ?, change_seq = ? WHERE key = ?",
+            updates,
+        )
+    if inserts:
+        conn.executemany(
+            "INSERT INTO cameras (camera_id, management_number, agency_code, purpose, latitude, longitude,"
+            " searchable, content_hash, data, create_time, update_time, change_seq)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            inserts,
+        )
+    for i in later:
+        results[i] = upsert(conn, cameras[i], now, change_seq)
+    return [r for r in results if r is not None]
+
+
 def upsert_batch(
     conn: sqlite3.Connection, cameras: Iterable[camera_pb2.Camera], now: datetime
 ) -> list[Upserted]:
@@ -117,7 +222,7 @@ def upsert_batch(
     conn.execute("BEGIN IMMEDIATE")
     try:
         seq = next_change_seq(conn)
-        results = [upsert(conn, camera, now, seq) for camera in cameras]
+        results = upsert_many(conn, list(cameras), now, seq)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
