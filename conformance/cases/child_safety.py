@@ -1569,7 +1569,7 @@ async def sleep_until(moment: datetime) -> None:
         "A TEST ward unseen at its school by window end + grace gets one MISSED_EXPECTED_ARRIVAL "
         "within 5 s, WARNING, timed at end + grace; the academy where it was seen gets none"
     ),
-    requirements=["TAG-015", "TAG-023", "GRD-002"],
+    requirements=["TAG-015", "TAG-023", "GRD-002", "CHD-017"],
     profile=PROFILE,
     kind="positive",
     timeout=40,
