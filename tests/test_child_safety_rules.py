@@ -21,9 +21,9 @@ from reference_server.config import RetentionSettings, TimerSettings
 from reference_server.domain.child_safety.common import KST
 from reference_server.domain.child_safety.ingest import Ingest
 from reference_server.domain.child_safety.notifications import Notifier
-from reference_server.domain.child_safety.paging import PageTokens
 from reference_server.domain.child_safety.registry import Registry
 from reference_server.domain.child_safety.scheduler import Scheduler
+from reference_server.domain.paging import PageTokens
 from reference_server.domain.ports import DomainPorts
 from reference_server.events.publisher import Publisher
 from reference_server.security.caller import Caller

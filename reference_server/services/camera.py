@@ -26,8 +26,8 @@ from google.protobuf import duration_pb2
 from ansim_sdk.validation import validate
 from reference_server.context import ServerContext
 from reference_server.domain.cameras.inventory import POLL_INTERVAL_S, CameraInventory
-from reference_server.domain.cameras.page_tokens import PageTokens
 from reference_server.domain.cameras.queries import CameraQueries
+from reference_server.domain.paging import PageTokens
 from reference_server.domain.retention import retention_registry
 from reference_server.domain.video import tokens
 from reference_server.domain.video.grants import VideoGrants

@@ -13,7 +13,7 @@ from ansim_sdk.errors import AnsimError
 from reference_server.domain.child_safety.area import ChildSafetyArea
 from reference_server.domain.child_safety.common import check_request, parse
 from reference_server.domain.child_safety.notifications import stream_scope
-from reference_server.domain.child_safety.paging import page_size
+from reference_server.domain.paging import page_size
 from reference_server.events.publisher import Event
 from reference_server.security.caller import current_caller
 from reference_server.store.idempotency import request_hash
@@ -77,7 +77,7 @@ class GuardianServicer(guardian_pb2_grpc.GuardianServiceServicer):
         scope_request.ClearField("page_token")
         scope_request.ClearField("page_size")
         scope = f"notifications|{caller.key}|" + scope_request.SerializeToString(deterministic=True).hex()
-        after = self.area.pages.read(scope, request.page_token)
+        after = str(self.area.pages.decode(scope, "", request.page_token) or "")
         size = page_size(request.page_size)
         rows = await self.ctx.store.fetchall(
             "SELECT body FROM cs_notifications WHERE recipient = ? AND name > ? ORDER BY name",
@@ -93,7 +93,7 @@ class GuardianServicer(guardian_pb2_grpc.GuardianServiceServicer):
             if copy.severity < request.min_severity:
                 continue
             if len(out.notifications) == size:
-                out.next_page_token = self.area.pages.issue(scope, out.notifications[-1].name)
+                out.next_page_token = self.area.pages.encode(scope, "", out.notifications[-1].name)
                 break
             out.notifications.append(copy)
         return out

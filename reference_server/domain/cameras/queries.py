@@ -9,7 +9,7 @@ from ansim.v1 import camera_pb2, common_pb2, emergency_pb2, error_pb2
 from ansim_sdk.errors import AnsimError
 from reference_server.domain.cameras import repository
 from reference_server.domain.cameras.inventory import CameraInventory
-from reference_server.domain.cameras.page_tokens import PageTokens, page_size
+from reference_server.domain.paging import PageTokens, page_size
 from reference_server.domain.ports import EmergencyIntake
 from reference_server.security.caller import Caller
 from reference_server.store.sqlite import SqliteStore

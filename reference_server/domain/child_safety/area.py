@@ -13,15 +13,13 @@ from reference_server.domain.child_safety import repository
 from reference_server.domain.child_safety.ingest import Ingest
 from reference_server.domain.child_safety.location import WardLocations
 from reference_server.domain.child_safety.notifications import Notifier
-from reference_server.domain.child_safety.paging import PageTokens
 from reference_server.domain.child_safety.registry import Registry
 from reference_server.domain.child_safety.scheduler import Scheduler
-from reference_server.events.cursor import load_or_create_key
+from reference_server.domain.paging import PageTokens
 from reference_server.store.sqlite import SqliteTransaction
 
 #: Key of the area in ``ctx.domain.extra``; its ``reader_cameras`` is for the emergency area.
 AREA_KEY = "child_safety"
-CURSOR_KEY_FILE = "cursor.key"
 
 
 @dataclass
@@ -46,7 +44,7 @@ def build(ctx: ServerContext) -> ChildSafetyArea:
     if isinstance(existing, ChildSafetyArea):
         return existing
     center = ctx.settings.center_name
-    pages = PageTokens(load_or_create_key(ctx.settings.data_dir / CURSOR_KEY_FILE))
+    pages = PageTokens.from_data_dir(ctx.settings.data_dir)
     notifier = Notifier(center, ctx.publisher, ctx.settings.timers, demo=ctx.demo_issuer is not None)
     ingest = Ingest(center, ctx.store, ctx.clock, notifier, ctx.domain)
     locations = WardLocations(

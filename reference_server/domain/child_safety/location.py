@@ -14,7 +14,7 @@ from reference_server.clock import Clock, from_rfc3339, to_rfc3339
 from reference_server.domain.child_safety import repository
 from reference_server.domain.child_safety.common import not_owner, parse
 from reference_server.domain.child_safety.ingest import ACTIVE_EMERGENCY_STATES
-from reference_server.domain.child_safety.paging import PageTokens, page_size
+from reference_server.domain.paging import PageTokens, page_size
 from reference_server.domain.ports import DomainPorts
 from reference_server.security.caller import Caller
 from reference_server.store.interface import Store
@@ -111,7 +111,7 @@ class WardLocations:
         scope_request.ClearField("page_token")
         scope_request.ClearField("page_size")
         scope = f"track|{caller.key}|" + scope_request.SerializeToString(deterministic=True).hex()
-        after = int(self.pages.read(scope, request.page_token) or 0)
+        after = int(str(self.pages.decode(scope, "", request.page_token) or 0))
         start = max(to_rfc3339(request.start_time.ToDatetime(tzinfo=UTC)), self._cutoff())
         end = to_rfc3339(request.end_time.ToDatetime(tzinfo=UTC))
         size = page_size(request.page_size)
@@ -130,5 +130,5 @@ class WardLocations:
             point.location.CopyFrom(parse(common_pb2.Location, row["location"]))
             point.observed_time.FromDatetime(from_rfc3339(row["observed"]))
         if len(rows) > size:
-            out.next_page_token = self.pages.issue(scope, str(rows[size - 1]["pos"]))
+            out.next_page_token = self.pages.encode(scope, "", str(rows[size - 1]["pos"]))
         return out

@@ -23,7 +23,7 @@ from reference_server.domain.child_safety.common import (
     refine,
     to_ts,
 )
-from reference_server.domain.child_safety.paging import PageTokens, page_size
+from reference_server.domain.paging import PageTokens, page_size
 from reference_server.security.caller import Caller
 from reference_server.store.interface import Transaction
 
@@ -140,7 +140,7 @@ class Registry:
         scope_request.ClearField("page_token")
         scope_request.ClearField("page_size")
         scope = f"{collection}|{caller.key}|" + scope_request.SerializeToString(deterministic=True).hex()
-        after = self.pages.read(scope, cast(str, request.page_token))
+        after = str(self.pages.decode(scope, "", cast(str, request.page_token)) or "")
         size = page_size(cast(int, request.page_size))
         out: list[R] = []
         more = False
@@ -153,7 +153,7 @@ class Registry:
                 more = True
                 break
             out.append(cast(R, _effective(item)))
-        token = self.pages.issue(scope, out[-1].name) if more and out else ""
+        token = self.pages.encode(scope, "", out[-1].name) if more and out else ""
         return out, token
 
     # --- reference checks ---------------------------------------------------------------------------

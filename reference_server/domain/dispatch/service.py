@@ -14,7 +14,7 @@ from reference_server.domain.dispatch.agencies import AgencyDirectory
 from reference_server.domain.dispatch.subscriptions import Subscriptions, canonical_filter
 from reference_server.domain.emergencies.events import timestamp
 from reference_server.domain.emergencies.ids import center_of, new_id
-from reference_server.domain.emergencies.paging import PageTokens, page_size
+from reference_server.domain.paging import PageTokens, page_size
 from reference_server.events.publisher import Publisher
 from reference_server.interceptors.metrics import DISPATCH_ACK_DELAY
 from reference_server.security.caller import Caller
@@ -328,7 +328,7 @@ class DispatchDomain:
         elif caller.center != request.parent:
             raise _not_owner("operators list only their own center's dispatches")
         filters = f"{request.parent}|{agency}|{request.emergency}|{request.state}|{request.mode}"
-        after = self.pages.decode("dispatches", filters, request.page_token)
+        after = self.pages.decode_pair("dispatches", filters, request.page_token)
         size = page_size(request.page_size)
         rows = await repository.list_page(
             self.store,

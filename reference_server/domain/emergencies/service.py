@@ -24,8 +24,8 @@ from reference_server.domain.dispatch.service import OFFICERS, DispatchDomain
 from reference_server.domain.emergencies import duress, events, ids, repository, states
 from reference_server.domain.emergencies.events import timestamp
 from reference_server.domain.emergencies.geo import distance_m
-from reference_server.domain.emergencies.paging import PageTokens, page_size
 from reference_server.domain.emergencies.repository import EmergencyRecord
+from reference_server.domain.paging import PageTokens, page_size
 from reference_server.interceptors.metrics import ACTIVE_EMERGENCIES
 from reference_server.security.caller import Caller
 from reference_server.store.interface import Transaction
@@ -545,7 +545,7 @@ class EmergencyDomain:
         states_filter = sorted({int(s) for s in request.states})
         kinds = sorted({int(k) for k in request.kinds})
         filters = f"{request.parent}|{states_filter}|{request.mode}|{kinds}|{request.incident_id}"
-        after = self.pages.decode("emergencies", filters, request.page_token)
+        after = self.pages.decode_pair("emergencies", filters, request.page_token)
         size = page_size(request.page_size)
         records = await repository.list_page(
             self.store,

@@ -8,7 +8,7 @@ from ansim.v1 import camera_pb2, common_pb2, error_pb2
 
 from ansim_sdk.errors import AnsimError
 from reference_server.clock import to_rfc3339
-from reference_server.domain.cameras.page_tokens import PageTokens, page_size
+from reference_server.domain.paging import PageTokens, page_size
 from reference_server.domain.video import access_records
 from reference_server.security.caller import Caller
 from reference_server.store.sqlite import SqliteStore
@@ -63,7 +63,7 @@ class AccessRecordQueries:
         )
         if request.page_token:
             where.append("sequence > ?")
-            params.append(int(self.pages.decode("accessRecords", filters, request.page_token)))
+            params.append(int(str(self.pages.decode("accessRecords", filters, request.page_token))))
         size = page_size(request.page_size)
         rows = await self.store.fetchall(
             f"SELECT {access_records.COLUMN_LIST} FROM access_records WHERE {' AND '.join(where)}"
