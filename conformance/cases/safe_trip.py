@@ -1019,3 +1019,56 @@ async def test_trip_fixes_purged(ctx: CaseContext) -> None:
         lambda t: not t.HasField("last_location"), "the purge of the trip's fixes", retention + 30
     )
     check(gone.state == S.SAFE_TRIP_STATE_ENDED, "the purge removes the fixes, not the trip")
+
+
+@case(
+    "TC_TRIP_020_SRV",
+    title="While a trip is ESCALATED, every fix accepted by UpdateTripLocation becomes a fix of the "
+    "trip's emergency",
+    requirements=["TRIP-018"],
+    profile=PROFILE,
+    kind="positive",
+)
+async def escalated_fixes_feed_the_emergency(ctx: CaseContext) -> None:
+    trip = await start_trip(ctx)
+    await trip.fresh_fix()
+    answer = await expect_ok(
+        trip.guardian.ResolveTripAlert(
+            S.ResolveTripAlertRequest(
+                name=trip.name, request_id=ctx.request_id(), action=S.TRIP_ALERT_ACTION_ESCALATE_NOW
+            )
+        ),
+        "ResolveTripAlert ESCALATE_NOW by the guardian",
+    )
+    escalated = answer
+    if answer.state != S.SAFE_TRIP_STATE_ESCALATED or not answer.emergency:
+        escalated = await trip.wait_for(
+            lambda t: t.state == S.SAFE_TRIP_STATE_ESCALATED and bool(t.emergency),
+            "escalation after ESCALATE_NOW",
+            ESCALATION,
+        )
+    emergencies = _stub(ctx, emergency_pb2_grpc.EmergencyServiceStub, "CENTER_OPERATOR")
+    ctx.on_cleanup(lambda: _cancel(ctx, emergencies, escalated.emergency))
+    get = emergency_pb2.GetEmergencyRequest(name=escalated.emergency)
+    before = await expect_ok(emergencies.GetEmergency(get), "GetEmergency of the trip's emergency")
+    # A fix newer than any the emergency holds, at a position it has not seen.
+    moved = fix(trip.lat + 0.0004, trip.lon + 0.0004, now() + timedelta(seconds=1))
+    await trip.send(moved)
+    deadline = time.monotonic() + 5.0
+    while True:
+        after = await expect_ok(emergencies.GetEmergency(get), "GetEmergency after UpdateTripLocation")
+        arrived = after.last_location.fix_time == moved.fix_time
+        counted = after.location_summary.fix_count > before.location_summary.fix_count
+        if arrived and counted:
+            break
+        if time.monotonic() > deadline:
+            fail(
+                "a fix accepted by UpdateTripLocation while the trip is ESCALATED did not reach the "
+                f"emergency within 5 s (fix_count {before.location_summary.fix_count} → "
+                f"{after.location_summary.fix_count}; last fix_time unchanged: {not arrived})"
+            )
+        await asyncio.sleep(0.3)
+    check(
+        abs(after.last_location.latitude - moved.latitude) < 1e-9,
+        "the emergency's current location must be the trip's newest fix",
+    )
