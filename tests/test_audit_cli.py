@@ -9,14 +9,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc.aio
 import pytest
-from ansim.v1 import camera_pb2
+from ansim.v1 import camera_pb2, camera_pb2_grpc
 from typer.testing import CliRunner
 
 from ansim_sdk.cli import app
 from reference_server.domain.video import access_records
 from tests.support.center import CenterProcess, start_center
-from tests.test_cameras_video import PLUGIN, Calls, grant_request, nearest_camera, new_emergency
+from tests.support.sos import grant_for_new_sos, grant_request
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 DB = "center.sqlite"
@@ -24,7 +25,7 @@ DB = "center.sqlite"
 
 @pytest.fixture(scope="module")
 def stopped_center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CenterProcess]:
-    process = start_center(tmp_path_factory.mktemp("audit"), plugins=[PLUGIN])
+    process = start_center(tmp_path_factory.mktemp("audit"))
     yield process
     process.terminate()
 
@@ -56,20 +57,22 @@ def move(conn: sqlite3.Connection, table: str, column: str, old: int, new: int) 
 
 @pytest.fixture(scope="module")
 async def traffic(stopped_center: CenterProcess) -> Path:
-    """Grants, a denial and a revocation; then the center stops and its store is ours."""
-    calls = Calls(stopped_center)
-    camera = await nearest_camera(calls)
-    emergency = new_emergency(stopped_center)
-    first = await calls.call("POLICE_OFFICER", "CreateVideoGrant", grant_request(emergency, [camera.name]))
-    await calls.call("POLICE_OFFICER", "CreateVideoGrant", grant_request(emergency))
-    denied = grant_request(emergency, [camera.name])
-    denied.video_grant.agency = "agencies/another-112"
-    await calls.error("POLICE_OFFICER", "CreateVideoGrant", denied)
-    await calls.call(
-        "CENTER_OPERATOR",
-        "RevokeVideoGrant",
-        camera_pb2.RevokeVideoGrantRequest(name=first.name, request_id=str(uuid.uuid4()), note="done"),
-    )
+    """Grants, a denial and a revocation on the real SOS path; then the center stops and its
+    store is ours."""
+    first = await grant_for_new_sos(stopped_center)
+    officer = stopped_center.metadata("POLICE_OFFICER")
+    async with stopped_center.mtls_channel("POLICE_OFFICER") as channel:
+        cameras = camera_pb2_grpc.CameraServiceStub(channel)
+        await cameras.CreateVideoGrant(grant_request(first.emergency), metadata=officer)
+        with pytest.raises(grpc.aio.AioRpcError):  # another agency's name: denied and recorded
+            await cameras.CreateVideoGrant(
+                grant_request(first.emergency, agency="agencies/another-112"), metadata=officer
+            )
+    async with stopped_center.channel() as channel:
+        await camera_pb2_grpc.CameraServiceStub(channel).RevokeVideoGrant(
+            camera_pb2.RevokeVideoGrantRequest(name=first.name, request_id=str(uuid.uuid4()), note="done"),
+            metadata=stopped_center.metadata("CENTER_OPERATOR"),
+        )
     assert stopped_center.terminate() == 0
     return stopped_center.data_dir
 

@@ -7,27 +7,20 @@ and the CLI accepts the genuine token and refuses a tampered one or one for anot
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from ansim.v1 import (
     camera_pb2,
     camera_pb2_grpc,
-    common_pb2,
-    dispatch_pb2,
-    dispatch_pb2_grpc,
-    emergency_pb2,
-    emergency_pb2_grpc,
 )
-from google.protobuf import duration_pb2, json_format, timestamp_pb2
+from google.protobuf import json_format
 
 from tests.support.center import REPO_ROOT, CenterProcess, start_center
+from tests.support.sos import grant_for_new_sos
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -42,66 +35,6 @@ def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CenterProcess]:
 def verify(keys: Path, token: str, *extra: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "ansim_sdk", "video", "verify-token", "--keys", str(keys), token]
     return subprocess.run([*command, *extra], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
-
-
-async def grant_for_new_sos(center: CenterProcess) -> camera_pb2.VideoGrant:
-    fix = timestamp_pb2.Timestamp()
-    fix.FromDatetime(datetime.now(UTC))
-    async with center.channel() as channel:
-        emergencies = emergency_pb2_grpc.EmergencyServiceStub(channel)
-        emergency = await emergencies.RaiseEmergency(
-            emergency_pb2.RaiseEmergencyRequest(
-                parent="centers/demo",
-                request_id=str(uuid.uuid4()),
-                mode=common_pb2.MODE_TEST,
-                kind=emergency_pb2.EMERGENCY_KIND_APP_SOS,
-                location=common_pb2.Location(
-                    latitude=37.5729,
-                    longitude=126.9794,
-                    radius_m=15,
-                    method=common_pb2.POSITIONING_METHOD_GNSS,
-                    fix_time=fix,
-                ),
-            ),
-            metadata=center.metadata("APP_USER"),
-        )
-    async with center.mtls_channel("POLICE_OFFICER") as channel:
-        officer = center.metadata("POLICE_OFFICER")
-        dispatches = dispatch_pb2_grpc.DispatchServiceStub(channel)
-        # The center dispatches once it has decided where the SOS is handled (routing comes
-        # first), so the dispatch appears shortly after RaiseEmergency returns.
-        ours: list[dispatch_pb2.Dispatch] = []
-        for _ in range(50):
-            listed = await dispatches.ListDispatches(
-                dispatch_pb2.ListDispatchesRequest(parent="centers/demo", mode=common_pb2.MODE_TEST),
-                metadata=officer,
-            )
-            ours = [d for d in listed.dispatches if d.emergency == emergency.name]
-            if ours:
-                break
-            await asyncio.sleep(0.2)
-        assert ours, "the SOS was dispatched to the demo 112 within 10 s"
-        await dispatches.AcknowledgeDispatch(
-            dispatch_pb2.AcknowledgeDispatchRequest(
-                name=ours[0].name, request_id=str(uuid.uuid4()), unit_id="jongno-patrol-12"
-            ),
-            metadata=officer,
-        )
-        return await camera_pb2_grpc.CameraServiceStub(channel).CreateVideoGrant(
-            camera_pb2.CreateVideoGrantRequest(
-                parent="centers/demo",
-                request_id=str(uuid.uuid4()),
-                video_grant=camera_pb2.VideoGrant(
-                    emergency=emergency.name,
-                    agency="agencies/seoul-112",
-                    mode=common_pb2.MODE_TEST,
-                    purpose="SOS 현장 확인",
-                    requested_duration=duration_pb2.Duration(seconds=600),
-                ),
-                nearby=camera_pb2.NearbySelection(radius_m=300, limit=2),
-            ),
-            metadata=officer,
-        )
 
 
 async def test_gateway_accepts_genuine_token_and_refuses_tampered_or_misdirected(
