@@ -349,7 +349,9 @@ class Declaration(_Section):
                 update={
                     "pki_dir": pki_dir,
                     "center_client_ca": fix(harness.center_client_ca, "federation_harness.center_client_ca"),
-                    "center_certificate": fix(harness.center_certificate, "federation_harness.center_certificate"),
+                    "center_certificate": fix(
+                        harness.center_certificate, "federation_harness.center_certificate"
+                    ),
                 }
             )
         if problems:

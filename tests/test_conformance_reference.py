@@ -1,14 +1,13 @@
 """The whole conformance suite passes against the reference center (CI gate).
 
 Starts ``ansim serve --demo`` as a real process (pointed at the suite's federation harness through
-its environment, so that the home-side federation cases run), runs ``ansim conformance run`` (every profile the
-demo declaration claims) as a second real process, and checks exit 0, a passing verdict for every
-declared profile, and the three reports. Cases that cannot pass yet because of a gap another change
-is closing go into ``tests/reference-known-failures.yaml`` (the suite's own known-failures list),
-with the reason: the run fails as soon as such a case passes or fails differently, so the list never
-goes stale silently.
-
-The wall time is printed, not asserted (speed is a benchmark, not a test).
+its environment, so that the home-side federation cases run), runs ``ansim conformance run`` (every
+profile the demo declaration claims) as a second real process, and checks exit 0, a passing verdict
+for every declared profile, and the three reports. Cases that cannot pass yet because of a gap
+another change is closing go into ``tests/reference-known-failures.yaml`` (the suite's own known-
+failures list), with the reason: the run fails as soon as such a case passes or fails differently,
+so the list never goes stale silently. The wall time is printed, not asserted (speed is a benchmark,
+not a test).
 """
 
 from __future__ import annotations

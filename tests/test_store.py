@@ -45,7 +45,8 @@ async def test_database_is_wal_with_full_sync_and_migrations_are_recorded(store:
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
     conn.close()
-    assert versions == ["0001_core", "9000_test"]
+    assert versions == [*(m.version for m in bundled_migrations()), "9000_test"]
+    assert versions[0] == "0001_core" and versions == sorted(versions)
     assert await store._on_writer(lambda c: c.execute("PRAGMA synchronous").fetchone()[0]) == 2  # FULL
 
 
