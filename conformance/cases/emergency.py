@@ -1297,18 +1297,30 @@ async def watch_and_resume(ctx: CaseContext) -> None:
 async def watch_bad_cursor(ctx: CaseContext) -> None:
     one, two = await Reporter.new(ctx).raise_(), await Reporter.new(ctx).raise_()
     ops = operator(ctx)
-    stream = Stream(ctx, ops.WatchEmergency(E.WatchEmergencyRequest(name=one.name)))
-    snapshot = await stream.next(what="the SNAPSHOT")
-    await stream.close()
+    snapshots = []
+    for emergency in (one, two):
+        stream = Stream(ctx, ops.WatchEmergency(E.WatchEmergencyRequest(name=emergency.name)))
+        snapshots.append((await stream.next(what="the SNAPSHOT"), emergency))
+        await stream.close()
+    # Resume the stream with MORE events from the other's cursor, so that its position lies inside
+    # the target stream: only a check of the cursor's scope can then refuse it.
+    (source, _), (_, target) = sorted(snapshots, key=lambda pair: pair[0].sequence)
     for name, cursor, what in (
-        (two.name, snapshot.cursor, "another emergency's cursor"),
+        (target.name, source.cursor, "another emergency's cursor"),
         (one.name, "bm90LWEtY3Vyc29y", "a forged cursor"),
     ):
         call = ops.WatchEmergency(E.WatchEmergencyRequest(name=name, resume_cursor=cursor))
 
-        async def read(call: Any = call) -> None:
-            async for _ in call:
-                pass
+        async def read(call: Any = call, what: str = what) -> None:
+            async def drain() -> None:
+                async for _ in call:
+                    pass
+
+            try:
+                await asyncio.wait_for(drain(), timeout=3.0)
+            except TimeoutError:
+                call.cancel()
+                fail(f"WatchEmergency with {what} was accepted: the stream stayed open (STM-003)")
 
         await expect_error(
             read(), code=INVALID_ARGUMENT, reason="CURSOR_INVALID", what=f"WatchEmergency with {what}"
