@@ -41,6 +41,8 @@ BACKLOG = 600
 #: window), until more than MAX_OUTSTANDING are outstanding (it does not), or for at most
 #: WITHHOLD_MAX_S.
 WITHHOLD_S = 1.0
+#: How often the withheld acks are reconsidered.
+POLL_S = 0.05
 WITHHOLD_MAX_S = 8.0
 MAX_OUTSTANDING = 500
 ACCEPTED = C.TAG_EVENT_ACK_STATUS_ACCEPTED
@@ -186,12 +188,20 @@ class GatewayCenter(HarnessCenter):
         async def flush_later() -> None:
             # Hold the acks until the gateway stops sending (it respects its window) or more than
             # MAX_OUTSTANDING are outstanding (it does not): either way the window is observed.
+            # The gateway's silence is counted only while this process was responsive: when the
+            # harness's own event loop was held up (other sessions, a loaded machine), the events
+            # sent meanwhile are still waiting to be read, and a late poll must not pass for a
+            # gateway that stopped at its window.
             assert self.withhold_until is not None
+            responsive_since = self.rec.now()
             while len(pending) <= MAX_OUTSTANDING and self.rec.now() < self.withhold_until:
-                stalled = self.rec.now() - last_receipt[0] >= WITHHOLD_S / 2
-                if stalled and len(pending) >= BACKLOG // 4:
+                polled = self.rec.now()
+                await asyncio.sleep(POLL_S)
+                if self.rec.now() - polled > 2 * POLL_S:
+                    responsive_since = self.rec.now()
+                quiet = self.rec.now() - max(last_receipt[0], responsive_since)
+                if quiet >= WITHHOLD_S and len(pending) >= BACKLOG // 4:
                     break
-                await asyncio.sleep(0.05)
             self.withhold = False
             while pending:
                 await send(pending.pop(0))
