@@ -50,6 +50,8 @@ CONTROLS: dict[str, tuple[str, ...]] = {
     "leaks_test_to_live": ("TC_DSP_004_SRV", "TC_DSP_001_SRV", "TC_DSP_014_SRV"),
     # resuming with one's own cursor still works; forged cursors are still refused
     "cursor_scope_unchecked": ("TC_EMG_019_SRV", "TC_DSP_003_SRV", "TC_TRIP_009_SRV", "TC_GRD_003_SRV"),
+    # escalation, its emergency, the trip's own location and the duress arrival are untouched
+    "trip_fixes_not_forwarded": ("TC_TRIP_014_SRV", "TC_TRIP_001_SRV", "TC_TRIP_019_SRV"),
 }
 
 RUN_TIMEOUT_S = 150.0

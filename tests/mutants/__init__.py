@@ -25,4 +25,5 @@ MUTANTS = (
     "keeps_test_traces",
     "leaks_test_to_live",
     "cursor_scope_unchecked",
+    "trip_fixes_not_forwarded",
 )
