@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
-from ansim.v1 import common_pb2, emergency_pb2, federation_pb2, federation_pb2_grpc
+from ansim.v1 import common_pb2, emergency_pb2, emergency_pb2_grpc, federation_pb2, federation_pb2_grpc
 
 from conformance import CaseContext, case, check, expect_error, expect_ok
 
@@ -441,3 +441,110 @@ async def role_denied(ctx: CaseContext) -> None:
             code=DENIED,
             reason="ROLE_NOT_PERMITTED",
         )
+
+
+@case(
+    "TC_FED_023_SRV",
+    title=(
+        "A user cancel's user_cancel_reason reaches the handling center's emergency, which ends"
+        " CANCELLED with that reason"
+    ),
+    requirements=["FED-018"],
+    profile=PROFILE,
+    kind="positive",
+)
+async def cancel_keeps_user_reason(ctx: CaseContext) -> None:
+    _, response = await _accepted(ctx)
+    reason = emergency_pb2.EMERGENCY_CANCEL_REASON_ACCIDENTAL
+    await expect_ok(
+        _stub(ctx).CancelForwardedEmergency(
+            federation_pb2.CancelForwardedEmergencyRequest(
+                request_id=ctx.request_id(),
+                emergency=response.emergency,
+                mode=ctx.mode,
+                reason=federation_pb2.CANCEL_REASON_USER_CANCELLED,
+                user_cancel_reason=reason,
+            )
+        ),
+        "the cancel",
+    )
+    ended = await expect_ok(
+        ctx.stub(emergency_pb2_grpc.EmergencyServiceStub, "CENTER_OPERATOR").GetEmergency(
+            emergency_pb2.GetEmergencyRequest(name=response.emergency)
+        ),
+        "the operator reads the handling emergency",
+    )
+    check(ended.state == emergency_pb2.EMERGENCY_STATE_CANCELLED, "the emergency ended CANCELLED")
+    check(
+        ended.cancel_reason == reason,
+        f"cancel_reason is the user's ({emergency_pb2.EmergencyCancelReason.Name(ended.cancel_reason)})",
+    )
+
+
+@case(
+    "TC_FED_024_SRV",
+    title=(
+        "A handoff back to a center that handled the incident before (A → B → A) is a new takeover,"
+        " not a refusal or a duplicate"
+    ),
+    requirements=["FED-009", "FED-022"],
+    profile=PROFILE,
+    kind="positive",
+)
+async def handoff_back(ctx: CaseContext) -> None:
+    emergency, first = await _accepted(ctx)
+    peer = _peer(ctx)
+    stub = _stub(ctx)
+    elsewhere = f"centers/{ctx.resource_id('b')}/emergencies/{ctx.resource_id('e')}"
+    moved = await expect_ok(
+        stub.CancelForwardedEmergency(
+            federation_pb2.CancelForwardedEmergencyRequest(
+                request_id=ctx.request_id(),
+                emergency=first.emergency,
+                mode=ctx.mode,
+                reason=federation_pb2.CANCEL_REASON_HANDLED_ELSEWHERE,
+                handled_by=elsewhere,
+            )
+        ),
+        "the home center hands it elsewhere (FED-020)",
+    )
+    check(moved.state == emergency_pb2.EMERGENCY_STATE_TRANSFERRED, "the first emergency is TRANSFERRED")
+    back = federation_pb2.ForwardedEmergency()
+    back.CopyFrom(emergency)
+    back.location.fix_time.GetCurrentTime()
+    again = await expect_ok(
+        stub.HandoffEmergency(
+            federation_pb2.HandoffEmergencyRequest(
+                request_id=ctx.request_id(),
+                emergency=back,
+                home_center=peer,
+                previous_emergency=elsewhere,
+                via=[peer],
+            )
+        ),
+        "the handoff back",
+    )
+
+    async def cancel() -> None:
+        await stub.CancelForwardedEmergency(
+            federation_pb2.CancelForwardedEmergencyRequest(
+                request_id=ctx.request_id(),
+                emergency=again.emergency,
+                mode=ctx.mode,
+                reason=federation_pb2.CANCEL_REASON_USER_CANCELLED,
+                user_cancel_reason=emergency_pb2.EMERGENCY_CANCEL_REASON_ACCIDENTAL,
+            )
+        )
+
+    ctx.on_cleanup(cancel)
+    check(not again.duplicate, "the handoff back is not a duplicate of the transferred emergency")
+    check(again.emergency != first.emergency, "a new emergency takes the incident over")
+    check(list(again.via) == [peer, ctx.center()], "via is the request's via followed by the center")
+    taken = await expect_ok(
+        ctx.stub(emergency_pb2_grpc.EmergencyServiceStub, "CENTER_OPERATOR").GetEmergency(
+            emergency_pb2.GetEmergencyRequest(name=again.emergency)
+        ),
+        "the operator reads the new emergency",
+    )
+    check(taken.incident_id == emergency.incident_id, "it keeps the incident id (EMG-005)")
+    check(taken.state == emergency_pb2.EMERGENCY_STATE_RAISED, "it is active again, RAISED")

@@ -169,10 +169,12 @@ class ForwardedEmergencyHandler(Protocol):
         """The home center relayed a duress cancel: keep handling, flag it [FED-018]."""
         ...
 
-    async def handling_ended(self, tx: SqliteTransaction, name: str, state: int, transferred_to: str) -> None:
-        """Federation ended an emergency handled here (cancelled at home, or TRANSFERRED after a
-        handoff): close or supersede its dispatches and end it, without mirroring again [FED-018]
-        [FED-021]."""
+    async def handling_ended(
+        self, tx: SqliteTransaction, name: str, state: int, transferred_to: str, cancel_reason: int = 0
+    ) -> None:
+        """Federation ended an emergency handled here (cancelled at home with the user's
+        ``cancel_reason``, or TRANSFERRED after a handoff): close or supersede its dispatches and end
+        it, without mirroring again [FED-018] [FED-021]."""
         ...
 
 

@@ -356,7 +356,9 @@ class Federated:
         await self.domain.dispatch.refresh_summaries(tx, e, now)
         await repository.save(tx, record)
 
-    async def handling_ended(self, tx: SqliteTransaction, name: str, state: int, transferred_to: str) -> None:
+    async def handling_ended(
+        self, tx: SqliteTransaction, name: str, state: int, transferred_to: str, cancel_reason: int = 0
+    ) -> None:
         record = await repository.load(tx, name)
         if record is None or not states.is_active(record.state):
             return
@@ -365,6 +367,8 @@ class Federated:
             await self._supersede(tx, record, now)
             record.emergency.status_note = f"TRANSFERRED to {transferred_to}"[:500]
         else:
+            if state == E.EMERGENCY_STATE_CANCELLED:  # the user's reason, as at home [FED-018]
+                record.emergency.cancel_reason = cancel_reason or E.EMERGENCY_CANCEL_REASON_OTHER  # type: ignore[assignment]
             await self.domain._on_ended(tx, record, now)
         change = self.domain._set_state(tx, record, state, now)
         await events.publish(

@@ -340,7 +340,9 @@ class HandlingDesk:
         if reason == federation_pb2.CANCEL_REASON_HANDLED_ELSEWHERE:
             await self.end(tx, handled, emergency_pb2.EMERGENCY_STATE_TRANSFERRED, request.handled_by)
         else:
-            await self.end(tx, handled, emergency_pb2.EMERGENCY_STATE_CANCELLED, "")
+            await self.end(
+                tx, handled, emergency_pb2.EMERGENCY_STATE_CANCELLED, "", request.user_cancel_reason
+            )
         await tx.append_audit(caller, "federation.cancel", handled.name, handled.incident_id, "ok")
         return (
             emergency_pb2.EMERGENCY_STATE_TRANSFERRED
@@ -348,8 +350,11 @@ class HandlingDesk:
             else emergency_pb2.EMERGENCY_STATE_CANCELLED
         )
 
-    async def end(self, tx: Transaction, handled: Handled, state: int, transferred_to: str) -> None:
-        """Mark the emergency ended (revoking its video grants) and mirror the state change [FED-021]."""
+    async def end(
+        self, tx: Transaction, handled: Handled, state: int, transferred_to: str, cancel_reason: int = 0
+    ) -> None:
+        """Mark the emergency ended (revoking its video grants) and mirror the state change; a
+        CANCELLED one keeps the user's ``cancel_reason`` [FED-018] [FED-021]."""
         await tx.execute(
             "UPDATE fed_handled SET state = ?, transferred_to = ?, update_time = ? WHERE name = ?",
             (state, transferred_to, to_rfc3339(tx.now), handled.name),
@@ -365,7 +370,7 @@ class HandlingDesk:
             )
         if self._ports.forwarded is not None:  # dispatches closed or SUPERSEDED, mirrored before the state
             await self._ports.forwarded.handling_ended(
-                cast(SqliteTransaction, tx), handled.name, state, transferred_to
+                cast(SqliteTransaction, tx), handled.name, state, transferred_to, cancel_reason
             )
         change = federation_pb2.HandlingStateChange(state=state, transferred_to=transferred_to)  # type: ignore[arg-type]
         await queue_mirror(tx, handled, federation_pb2.MirrorEvent(state_change=change))
