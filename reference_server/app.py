@@ -1,7 +1,7 @@
 """Build, run and gracefully stop one reference center.
 
-The server gets, outermost first: metrics → logging → error mapping → auth (→ live-mode guard in
-insecure development mode). Observers sit outside auth so that refused calls are counted and logged
+The server gets, outermost first: metrics → logging → spec version → error mapping → auth (→
+live-mode guard in insecure development mode), installed as one ``InterceptorChain``. Observers sit outside auth so that refused calls are counted and logged
 too, and error mapping wraps auth so that its refusals carry the same rich statuses as domain
 errors. Then come the health service (per-service status), reflection (every registered service)
 and the servicers of the service plugins.
@@ -34,11 +34,13 @@ from reference_server.context import DemoSeed, ServerContext, ServicePlugin
 from reference_server.events.cursor import load_or_create_key
 from reference_server.events.publisher import Publisher
 from reference_server.interceptors.auth import AuthInterceptor
+from reference_server.interceptors.chain import InterceptorChain
 from reference_server.interceptors.errors import ErrorMappingInterceptor
 from reference_server.interceptors.live_mode import LiveModeGuard
 from reference_server.interceptors.logging import LoggingInterceptor
 from reference_server.interceptors.metrics import MetricsInterceptor
 from reference_server.interceptors.spec_version import SpecVersionInterceptor
+from reference_server.interceptors.wrapping import AroundInterceptor
 from reference_server.security.tls import mtls_server_credentials, server_credentials
 from reference_server.security.tokens import TokenIssuer, TokenVerifier
 from reference_server.store.sqlite import SqliteStore
@@ -51,7 +53,8 @@ HOUSEKEEPING_INTERVAL_S = 60.0
 
 
 def interceptors(settings: CenterSettings, verifier: TokenVerifier) -> list[grpc.aio.ServerInterceptor]:  # type: ignore[type-arg]
-    chain: list[grpc.aio.ServerInterceptor] = [  # type: ignore[type-arg]
+    """The layers above, installed as one interceptor (one handler wrap per method, see chain)."""
+    layers: list[AroundInterceptor] = [
         MetricsInterceptor(),
         LoggingInterceptor(),
         SpecVersionInterceptor(),
@@ -63,8 +66,8 @@ def interceptors(settings: CenterSettings, verifier: TokenVerifier) -> list[grpc
         ),
     ]
     if settings.insecure_dev:
-        chain.append(LiveModeGuard())
-    return chain
+        layers.append(LiveModeGuard())
+    return [InterceptorChain(layers)]
 
 
 def split_host_port(address: str) -> tuple[str, int]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -18,10 +18,12 @@ from google.protobuf import wrappers_pb2 as w
 from prometheus_client import REGISTRY
 
 from ansim_sdk.errors import AnsimError, parse_rpc_error
+from reference_server.interceptors.chain import InterceptorChain
 from reference_server.interceptors.errors import ErrorMappingInterceptor
 from reference_server.interceptors.live_mode import LiveModeGuard, carries_live_mode
 from reference_server.interceptors.logging import LoggingInterceptor
 from reference_server.interceptors.metrics import MetricsInterceptor
+from reference_server.interceptors.wrapping import AroundInterceptor
 
 #: Async fixtures live on the session loop (pyproject), so the tests share it.
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -65,11 +67,20 @@ async def tag_events(request: child_safety_pb2.SubmitTagEventsRequest, context: 
     return S(value="accepted")
 
 
-@pytest.fixture
-async def channel() -> AsyncIterator[grpc.aio.Channel]:
-    server = grpc.aio.server(
-        interceptors=[MetricsInterceptor(), LoggingInterceptor(), ErrorMappingInterceptor(), LiveModeGuard()]
-    )
+def layers() -> list[AroundInterceptor]:
+    return [MetricsInterceptor(), LoggingInterceptor(), ErrorMappingInterceptor(), LiveModeGuard()]
+
+
+#: The layers as separate grpc interceptors, and as the one InterceptorChain the center installs.
+INSTALLS: dict[str, Callable[[], list[grpc.aio.ServerInterceptor]]] = {  # type: ignore[type-arg]
+    "separate": lambda: list(layers()),
+    "chain": lambda: [InterceptorChain(layers())],
+}
+
+
+@pytest.fixture(params=sorted(INSTALLS))
+async def channel(request: pytest.FixtureRequest) -> AsyncIterator[grpc.aio.Channel]:
+    server = grpc.aio.server(interceptors=INSTALLS[request.param]())
     d, s = S.FromString, S.SerializeToString
     handlers = {
         "UU": grpc.unary_unary_rpc_method_handler(unary_unary, d, s),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -20,7 +20,7 @@ from ansim.v1 import error_pb2
 from google.protobuf.message import DecodeError
 
 from ansim_sdk.errors import AnsimError, abort
-from reference_server.interceptors.wrapping import AroundInterceptor, Call, Handler, Invoke, wrap_handler
+from reference_server.interceptors.wrapping import AroundInterceptor, Call, Handler, Invoke
 
 log = logging.getLogger("ansim.errors")
 
@@ -77,13 +77,6 @@ class ErrorMappingInterceptor(AroundInterceptor):
                 ),
             )
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        safe = handler._replace(request_deserializer=_safe(handler.request_deserializer))  # type: ignore[attr-defined]
-        return wrap_handler(safe, handler_call_details.method, self.around)  # type: ignore[return-value]
+    def prepare(self, handler: Handler) -> Handler:
+        """Requests that do not parse reach :meth:`around` as :class:`Malformed`."""
+        return handler._replace(request_deserializer=_safe(handler.request_deserializer))  # type: ignore[attr-defined,no-any-return]

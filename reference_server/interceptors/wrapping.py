@@ -127,10 +127,16 @@ class AroundInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     async def around(self, call: Call, invoke: Invoke) -> Any:
         return await invoke()
 
+    def prepare(self, handler: Handler) -> Handler:
+        """The handler this layer wraps, e.g. with another request deserializer (default: as is)."""
+        return handler
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler:
         handler = await continuation(handler_call_details)
-        return wrap_handler(handler, handler_call_details.method, self.around)  # type: ignore[return-value]
+        if handler is None:
+            return handler
+        return wrap_handler(self.prepare(handler), handler_call_details.method, self.around)  # type: ignore[return-value]
