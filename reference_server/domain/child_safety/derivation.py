@@ -12,6 +12,7 @@ from ansim.v1 import common_pb2
 from reference_server.clock import from_rfc3339, to_rfc3339
 from reference_server.domain.child_safety import repository
 from reference_server.domain.child_safety.common import Queryable
+from reference_server.domain.child_safety.ingest_state import Danger, IngestState, Presence
 from reference_server.domain.child_safety.notifications import Derived
 from reference_server.domain.child_safety.places import in_area, local, zone_active
 from reference_server.domain.child_safety.registry import effective_zone
@@ -62,33 +63,29 @@ async def record_derived(tx: Transaction, d: Derived) -> None:
     )
 
 
-async def _ordered(tx: Transaction, ward: str, observed: datetime) -> bool:
+async def _ordered(state: IngestState, ward: str, observed: datetime) -> bool:
     """TAG-021: whether a sighting is not older than one already evaluated (and advance the clock)."""
-    row = await tx.fetchone("SELECT last_observed FROM cs_ward_clock WHERE ward = ?", (ward,))
-    if row is not None and observed < from_rfc3339(row["last_observed"]):
+    last = await state.ward_clock(ward)
+    if last is not None and observed < last:
         return False
-    await tx.execute(
-        "INSERT INTO cs_ward_clock (ward, last_observed) VALUES (?, ?)"
-        " ON CONFLICT (ward) DO UPDATE SET last_observed = excluded.last_observed",
-        (ward, to_rfc3339(observed)),
-    )
+    state.set_ward_clock(ward, observed)
     return True
 
 
 async def _place(
-    tx: Transaction, ward: cs.Ward, reader: cs.Reader, direction: int, observed: datetime, mode: int
+    state: IngestState, ward: cs.Ward, reader: cs.Reader, direction: int, observed: datetime, mode: int
 ) -> Derived | None:
     """§14.5.1 presence table, TAG-011 and TAG-012."""
     if reader.kind not in PLACE_READERS or reader.zone not in (ward.school_zone, *ward.place_zones):
         return None
-    zone = await repository.load(tx, reader.zone, cs.Zone)
+    zone = await state.load(reader.zone, cs.Zone)
     if zone is None or zone.kind not in PLACE_KINDS:
         return None
     today = local(observed).date().isoformat()
-    row = await tx.fetchone("SELECT * FROM cs_presence WHERE ward = ? AND zone = ?", (ward.name, zone.name))
+    row = await state.presence(ward.name, zone.name)
     reset_inside = zone.kind == cs.ZONE_KIND_HOME
-    inside = reset_inside if row is None or row["local_date"] != today else bool(row["inside"])
-    previous = from_rfc3339(row["last_sighting"]) if row is not None else None
+    inside = reset_inside if row is None or row.local_date != today else row.inside
+    previous = row.last_sighting if row is not None else None
     new_inside = inside
     if direction == cs.SIGHTING_DIRECTION_INBOUND:
         new_inside = True
@@ -96,12 +93,7 @@ async def _place(
         new_inside = False
     elif previous is None or observed - previous >= TOGGLE_QUIET:
         new_inside = not inside
-    await tx.execute(
-        "INSERT INTO cs_presence (ward, zone, inside, local_date, last_sighting) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (ward, zone) DO UPDATE SET inside = excluded.inside, local_date = excluded.local_date,"
-        " last_sighting = excluded.last_sighting",
-        (ward.name, zone.name, int(new_inside), today, to_rfc3339(observed)),
-    )
+    state.set_presence(ward.name, zone.name, Presence(new_inside, today, observed))
     if new_inside == inside:
         return None
     kind_in, kind_out = PLACE_KINDS[zone.kind]
@@ -119,7 +111,7 @@ async def _place(
 
 
 async def _danger(
-    tx: Transaction,
+    state: IngestState,
     ward: cs.Ward,
     lat: float,
     lon: float,
@@ -131,17 +123,14 @@ async def _danger(
 ) -> list[Derived]:
     """§14.5.2 entry hysteresis (TAG-013); exit is time-based (see :func:`danger_exits`)."""
     found: list[Derived] = []
-    for raw in await repository.list_all(tx, "zones", cs.Zone):
-        if raw.kind != cs.ZONE_KIND_DANGER:
-            continue
-        zone = effective_zone(raw)
+    for zone in await state.danger_zones():
         h = zone.hysteresis
         exit_absence = _exit_absence(zone, mode, test_exit_absence)
-        row = await tx.fetchone("SELECT * FROM cs_danger WHERE ward = ? AND zone = ?", (ward.name, zone.name))
-        is_in = bool(row["inside"]) if row else False
-        count = int(row["run_count"]) if row else 0
-        run_start = from_rfc3339(row["run_start"]) if row and row["run_start"] else None
-        last_in = from_rfc3339(row["last_in"]) if row and row["last_in"] else None
+        row = await state.danger(ward.name, zone.name)
+        is_in = row.inside if row else False
+        count = row.run_count if row else 0
+        run_start = row.run_start if row else None
+        last_in = row.last_in if row else None
         inside = in_area(lat, lon, zone.area)
         if inside:
             if not is_in:
@@ -171,26 +160,12 @@ async def _danger(
             count, run_start = 0, None
         else:
             continue  # IN: only the absence timer leaves
-        await tx.execute(
-            "INSERT INTO cs_danger (ward, zone, inside, run_count, run_start, last_in, mode)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ward, zone) DO UPDATE SET inside = excluded.inside,"
-            " run_count = excluded.run_count, run_start = excluded.run_start, last_in = excluded.last_in,"
-            " mode = excluded.mode",
-            (
-                ward.name,
-                zone.name,
-                int(is_in),
-                count,
-                to_rfc3339(run_start) if run_start else None,
-                to_rfc3339(last_in) if last_in else None,
-                mode,
-            ),
-        )
+        state.set_danger(ward.name, zone.name, Danger(is_in, count, run_start, last_in, mode))
     return found
 
 
 async def on_sighting(
-    tx: Transaction,
+    state: IngestState,
     ward: cs.Ward,
     reader: cs.Reader,
     event: cs.TagEvent,
@@ -198,16 +173,17 @@ async def on_sighting(
     test_exit_absence: timedelta | None = None,
 ) -> list[Derived]:
     """Derived events of one accepted SIGHTING of ``ward`` (place and danger rules);
-    ``test_exit_absence`` replaces the zones' exit absence for TEST-mode sightings [TAG-022]."""
+    ``test_exit_absence`` replaces the zones' exit absence for TEST-mode sightings [TAG-022].
+    The state read and changed is ``state``'s (written back by its flush, in its transaction)."""
     observed = event.observed_time.ToDatetime(tzinfo=UTC)
-    if not await _ordered(tx, ward.name, observed) or not ward.active:
+    if not await _ordered(state, ward.name, observed) or not ward.active:
         return []
     found: list[Derived] = []
-    place = await _place(tx, ward, reader, event.sighting.direction, observed, event.mode)
+    place = await _place(state, ward, reader, event.sighting.direction, observed, event.mode)
     if place is not None:
         found.append(place)
     found += await _danger(
-        tx,
+        state,
         ward,
         location.latitude,
         location.longitude,
@@ -316,16 +292,6 @@ async def missed_arrivals(tx: Transaction, q: Queryable, now: datetime) -> list[
                 )
             )
     return found
-
-
-async def remember_mode(tx: Transaction, ward: str, mode: int, observed: datetime) -> None:
-    """Note the mode of an accepted tag event of the ward, if it is the ward's newest (CHD-017)."""
-    await tx.execute(
-        "INSERT INTO cs_ward_mode (ward, mode, observed) VALUES (?, ?, ?) ON CONFLICT (ward)"
-        " DO UPDATE SET mode = excluded.mode, observed = excluded.observed"
-        " WHERE excluded.observed >= cs_ward_mode.observed",
-        (ward, mode, to_rfc3339(observed)),
-    )
 
 
 async def ward_mode(q: Queryable, ward: str) -> int:

@@ -22,8 +22,8 @@ from reference_server.domain.child_safety.derivation import (
     on_sighting,
     reader_location,
     record_derived,
-    remember_mode,
 )
+from reference_server.domain.child_safety.ingest_state import IngestState
 from reference_server.domain.child_safety.notifications import Derived, Notifier
 from reference_server.domain.ports import DomainPorts
 from reference_server.security.caller import Caller
@@ -94,40 +94,31 @@ class Ingest:
     async def handle(self, caller: Caller, event: cs.TagEvent) -> cs.TagEventAck:
         """Process one event and return its ack (TAG-002..TAG-010, TAG-016..TAG-019); an unexpected
         failure rejects that event (nothing stored) instead of ending the gateway's stream."""
-        try:
-            return await self._handle(caller, event)
-        except Exception:
-            log.exception("tag event failed", extra={"event_id": event.event_id})
-            error = AnsimError(
-                error_pb2.ERROR_REASON_INTERNAL, "internal error; nothing was stored, resend it"
-            )
-            return rejected(event.event_id, error)
+        return (await self._handle_run(caller, [event]))[0]
 
     async def handle_many(self, caller: Caller, events: Sequence[cs.TagEvent]) -> list[cs.TagEventAck]:
-        """The acks of ``events``, in order, as :meth:`handle` gives them one by one, but with the
-        events' transactions committed together: a run of events is started at once, so their
-        transactions queue for the store's writer in event order and share its group commit, and
-        each ack is ready only after the commit that contains its event. A button or bell press is
-        handled alone, after the events before it, because whether it raises an emergency depends on
-        the emergencies raised by the presses before it (TAG-016, TAG-017)."""
+        """The acks of ``events``, in order, as :meth:`handle` gives them one by one, but with a run
+        of events stored and derived in order in ONE transaction (:meth:`_handle_run`), each ack
+        ready only after that transaction's commit. A button or bell press is handled alone, after
+        the events before it, because whether it raises an emergency depends on the emergencies
+        raised by the presses before it (TAG-016, TAG-017)."""
         acks: list[cs.TagEventAck] = []
         run: list[cs.TagEvent] = []
-
-        async def finish_run() -> None:
-            if run:
-                acks.extend(await asyncio.gather(*(self.handle(caller, e) for e in run)))
-                run.clear()
-
         for event in events:
             if event.kind in _PRESSES:
-                await finish_run()
+                if run:
+                    acks.extend(await self._handle_run(caller, run))
+                    run = []
                 acks.append(await self.handle(caller, event))
             else:
                 run.append(event)
-        await finish_run()
+        if run:
+            acks.extend(await self._handle_run(caller, run))
         return acks
 
-    async def _handle(self, caller: Caller, event: cs.TagEvent) -> cs.TagEventAck:
+    def _precheck(self, event: cs.TagEvent) -> cs.TagEventAck | None:
+        """The REJECTED ack of an event that breaks a constraint (TAG-007) or whose observed_time is
+        out of range (TAG-005); None when it may go on to the store."""
         found = [_event_field(event, v) for v in violations_of(event)]
         if found:
             return rejected(event.event_id, InvalidArgument(found))
@@ -144,18 +135,67 @@ class Ingest:
                     ]
                 ),
             )
-        busy = await self._busy_sources(event)
+        return None
+
+    async def _handle_run(self, caller: Caller, events: Sequence[cs.TagEvent]) -> list[cs.TagEventAck]:
+        """The acks of ``events``: those that pass the checks are stored and derived in order in one
+        transaction sharing one :class:`IngestState`; an event rejected by the store's checks is
+        rejected alone. Should the transaction fail as a whole, a run of several is retried event by
+        event, so a failure rejects only the event it belongs to, as it always did."""
+        acks: list[cs.TagEventAck | None] = [self._precheck(e) for e in events]
+        todo = [i for i, a in enumerate(acks) if a is None]
+        if not todo:
+            return [a for a in acks if a is not None]
+        busy = {i: await self._busy_sources(events[i]) for i in todo}
         try:
-            async with self.store.transaction() as tx:
-                outcome = await self._store_and_derive(tx, caller, event, busy)
-        except AnsimError as error:
-            return rejected(event.event_id, error)
-        result = outcome.ack
-        for derived in outcome.to_raise:
-            name = await self.raise_emergency(derived, event.event_id)
-            if name and not result.emergency:
-                result.emergency = name
-        return result
+            outcomes = await self._store_run(caller, [(events[i], busy[i]) for i in todo])
+        except Exception as error:
+            if len(todo) > 1:
+                for i in todo:
+                    acks[i] = await self.handle(caller, events[i])
+                return [a for a in acks if a is not None]
+            event = events[todo[0]]
+            if isinstance(error, AnsimError):
+                acks[todo[0]] = rejected(event.event_id, error)
+            else:
+                log.exception("tag event failed", extra={"event_id": event.event_id})
+                internal = AnsimError(
+                    error_pb2.ERROR_REASON_INTERNAL, "internal error; nothing was stored, resend it"
+                )
+                acks[todo[0]] = rejected(event.event_id, internal)
+            return [a for a in acks if a is not None]
+        for i, outcome in zip(todo, outcomes, strict=True):
+            result = outcome.ack
+            for derived in outcome.to_raise:
+                try:
+                    name = await self.raise_emergency(derived, events[i].event_id)
+                except Exception:  # the event is durable: the scheduler retries the emergency
+                    log.exception("linking the emergency failed", extra={"event_id": events[i].event_id})
+                    continue
+                if name and not result.emergency:
+                    result.emergency = name
+            acks[i] = result
+        return [a for a in acks if a is not None]
+
+    async def _store_run(self, caller: Caller, run: Sequence[tuple[cs.TagEvent, set[str]]]) -> list[_Outcome]:
+        """Store and derive ``run`` (events with their busy sources) in one transaction."""
+        outcomes: list[_Outcome] = []
+        async with self.store.transaction() as tx:
+            state = IngestState(tx)
+            if len(run) > 1:
+                await state.prefetch_events([event.event_id for event, _ in run])
+            for event, busy in run:
+                try:
+                    checked = await self._check(state, caller, event)
+                except AnsimError as error:  # raised before the event wrote anything
+                    outcomes.append(_Outcome(rejected(event.event_id, error), []))
+                    continue
+                if isinstance(checked, _Outcome):
+                    outcomes.append(checked)
+                    continue
+                outcomes.append(await self._store_and_derive(state, event, *checked, busy))
+            await state.flush()
+        return outcomes
 
     async def _busy_sources(self, event: cs.TagEvent) -> set[str]:
         """The tag and reader of ``event`` whose last emergency is still active (TAG-016, TAG-017)."""
@@ -178,26 +218,23 @@ class Ingest:
                 busy.add(source)
         return busy
 
-    async def _store_and_derive(
-        self, tx: Transaction, caller: Caller, event: cs.TagEvent, busy: set[str]
-    ) -> _Outcome:
+    async def _check(
+        self, state: IngestState, caller: Caller, event: cs.TagEvent
+    ) -> _Outcome | tuple[bytes, cs.Reader, cs.Tag | None]:
+        """What the store says of ``event`` before anything is written: the DUPLICATE ack of a
+        repeat (TAG-003), or its content hash, reader and tag; AnsimError for TAG-004, TAG-006 and
+        TAG-010."""
         digest = content_hash(event)
-        stored = await tx.fetchone(
-            "SELECT content_hash, emergency FROM cs_tag_events WHERE event_id = ?", (event.event_id,)
-        )
+        stored = await state.stored_event(event.event_id)
         if stored is not None:
-            if bytes(stored["content_hash"]) != digest:
+            if stored.content_hash != digest:
                 raise AnsimError(
                     error_pb2.ERROR_REASON_REQUEST_ID_REUSED, "another event was stored with this event_id"
                 )
             return _Outcome(
-                ack(event.event_id, cs.TAG_EVENT_ACK_STATUS_DUPLICATE, emergency=stored["emergency"]), []
+                ack(event.event_id, cs.TAG_EVENT_ACK_STATUS_DUPLICATE, emergency=stored.emergency), []
             )
-        reader = (
-            await repository.load(tx, event.reader, cs.Reader)
-            if center_of(event.reader) == self.center
-            else None
-        )
+        reader = await state.load(event.reader, cs.Reader) if center_of(event.reader) == self.center else None
         if reader is None:
             raise not_found(event.reader)
         if reader.gateway != caller.subject:
@@ -208,25 +245,34 @@ class Ingest:
             )
         tag: cs.Tag | None = None
         if event.tag_uid:
-            tag = await repository.tag_by_uid(tx, event.tag_uid)
+            tag = await state.tag_by_uid(event.tag_uid)
             if tag is None or (not tag.active and event.kind != cs.TAG_EVENT_KIND_BUTTON_PRESS):
                 raise not_found("the tag")
+        return digest, reader, tag
+
+    async def _store_and_derive(
+        self,
+        state: IngestState,
+        event: cs.TagEvent,
+        digest: bytes,
+        reader: cs.Reader,
+        tag: cs.Tag | None,
+        busy: set[str],
+    ) -> _Outcome:
+        tx = state.tx
         observed = event.observed_time.ToDatetime(tzinfo=UTC)
-        await tx.execute(
-            "INSERT INTO cs_tag_events (event_id, content_hash, received) VALUES (?, ?, ?)",
-            (event.event_id, digest, to_rfc3339(tx.now)),
-        )
+        await state.insert_event(event.event_id, digest)
         reader.last_event_time.CopyFrom(to_ts(tx.now))
-        await repository.save(tx, reader.name, reader)
-        ward = await repository.load(tx, tag.ward, cs.Ward) if tag is not None and tag.ward else None
+        state.changed(reader)
+        ward = await state.load(tag.ward, cs.Ward) if tag is not None and tag.ward else None
         if ward is not None:
-            await remember_mode(tx, ward.name, event.mode, observed)
+            state.remember_mode(ward.name, event.mode, observed)
         if tag is not None:
             if not tag.HasField("last_seen_time") or tag.last_seen_time.ToDatetime(tzinfo=UTC) < observed:
                 tag.last_seen_time.CopyFrom(event.observed_time)
             if event.kind == cs.TAG_EVENT_KIND_LOW_BATTERY:
                 tag.battery_percent = event.low_battery.battery_percent
-            await repository.save(tx, tag.name, tag)
+            state.changed(tag)
         method = (
             common_pb2.POSITIONING_METHOD_BELL
             if event.kind == cs.TAG_EVENT_KIND_BELL_PRESS
@@ -240,7 +286,7 @@ class Ingest:
         derived: list[Derived] = []
         if event.kind == cs.TAG_EVENT_KIND_SIGHTING and ward is not None:
             derived = await on_sighting(
-                tx, ward, reader, event, location, test_exit_absence=self.notifier.test_exit_absence
+                state, ward, reader, event, location, test_exit_absence=self.notifier.test_exit_absence
             )
             await tx.execute(
                 "INSERT INTO cs_sightings (ward, event_id, reader, reader_kind, observed, received, location,"
@@ -292,7 +338,7 @@ class Ingest:
                 )
         elif event.kind == cs.TAG_EVENT_KIND_BELL_PRESS:
             if reader.name not in busy:
-                zone = await repository.load(tx, reader.zone, cs.Zone) if reader.zone else None
+                zone = await state.load(reader.zone, cs.Zone) if reader.zone else None
                 derived.append(
                     Derived(
                         new_id(),
@@ -310,6 +356,8 @@ class Ingest:
                 )
         elif event.kind == cs.TAG_EVENT_KIND_TAMPER:
             log.warning("tamper event", extra={"reader": reader.name, "event_id": event.event_id})
+        if derived:
+            await state.flush()  # what the notifier reads is as each event left it, one by one
         for d in derived:
             await record_derived(tx, d)
             await self.notifier.create(tx, d)
