@@ -140,9 +140,14 @@ class ForwardedEmergencyHandler(Protocol):
         ...
 
     async def apply_mirror(
-        self, home_emergency: str, handling_emergency: str, event: federation_pb2.MirrorEvent
+        self,
+        tx: SqliteTransaction,
+        home_emergency: str,
+        handling_emergency: str,
+        event: federation_pb2.MirrorEvent,
     ) -> None:
-        """Apply one mirrored event to the home emergency and its watch stream [FED-024]."""
+        """Apply one mirrored event to the home emergency and its watch stream, in the transaction
+        that records it as applied, so that no event is acknowledged unapplied [FED-024]."""
         ...
 
     async def handle_locally(self, emergency: str) -> None:

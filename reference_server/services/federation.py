@@ -178,18 +178,16 @@ class FederationServicer(federation_pb2_grpc.FederationServiceServicer):
     ) -> federation_pb2.MirrorStatusResponse:
         validate(request)
         caller, peer = await self._peer()
-        applied: list[federation_pb2.MirrorEvent] = []
 
         async def action(tx: Transaction) -> federation_pb2.MirrorStatusResponse:
             row = await tx.fetchone(
                 "SELECT mode FROM fed_routes WHERE home_emergency = ?", (request.home_emergency,)
             )
             mode = int(row["mode"]) if row else None
-            last, done = await self.fed.inbox.apply(tx, peer.name, request, mode)
-            applied.extend(done)
+            last, _ = await self.fed.inbox.apply(tx, peer.name, request, mode)
             return federation_pb2.MirrorStatusResponse(last_applied_sequence=last)
 
-        response = await idempotent(
+        return await idempotent(
             self.ctx.store,
             caller.key,
             _PREFIX + "MirrorStatus",
@@ -198,11 +196,6 @@ class FederationServicer(federation_pb2_grpc.FederationServiceServicer):
             federation_pb2.MirrorStatusResponse,
             action,
         )
-        handler = self.ctx.domain.forwarded
-        if handler is not None:
-            for event in applied:
-                await handler.apply_mirror(request.home_emergency, request.handling_emergency, event)
-        return response
 
 
 def demo_entries(ctx: ServerContext) -> list[directory_pb2.CenterEntry]:

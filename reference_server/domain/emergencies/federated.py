@@ -442,32 +442,36 @@ class Federated:
             )
 
     async def apply_mirror(
-        self, home_emergency: str, handling_emergency: str, event: federation_pb2.MirrorEvent
+        self,
+        tx: SqliteTransaction,
+        home_emergency: str,
+        handling_emergency: str,
+        event: federation_pb2.MirrorEvent,
     ) -> None:
-        """One mirrored event on the home emergency and the app's watch stream (§10.3, §17.7) [FED-024]."""
-        async with self.store.transaction() as tx:
-            record = await repository.load(tx, home_emergency)
-            if record is None:
-                return
-            e, now = record.emergency, tx.now
-            sender = _center(handling_emergency)
-            kind = event.WhichOneof("event")
-            if kind == "started":
-                await self._decide(tx, home_emergency, "forwarded")
-                if e.handling_center == self.center:
-                    await self._supersede(tx, record, now)
-                await self._set_handling(tx, record, sender, event.started.center_display_name, now)
-            elif kind == "dispatch":
-                await self._mirror_dispatch(tx, record, event.dispatch, sender, now)
-            elif kind == "state_change" and sender == e.handling_center:
-                await self._follow_state(tx, record, event.state_change.state, now)
-            elif kind == "location" and states.is_active(e.state):
-                await self.domain._add_fix(tx, record, None, event.location, now)
-            elif kind == "user_message" and record.reporter_active:
-                await self._publish(
-                    tx, record, E.EMERGENCY_EVENT_TYPE_USER_MESSAGE, now, user_message=event.user_message
-                )
-            await repository.save(tx, record)
+        """One mirrored event on the home emergency and the app's watch stream (§10.3, §17.7), in
+        federation's transaction that records it applied [FED-024]."""
+        record = await repository.load(tx, home_emergency)
+        if record is None:
+            return
+        e, now = record.emergency, tx.now
+        sender = _center(handling_emergency)
+        kind = event.WhichOneof("event")
+        if kind == "started":
+            await self._decide(tx, home_emergency, "forwarded")
+            if e.handling_center == self.center:
+                await self._supersede(tx, record, now)
+            await self._set_handling(tx, record, sender, event.started.center_display_name, now)
+        elif kind == "dispatch":
+            await self._mirror_dispatch(tx, record, event.dispatch, sender, now)
+        elif kind == "state_change" and sender == e.handling_center:
+            await self._follow_state(tx, record, event.state_change.state, now)
+        elif kind == "location" and states.is_active(e.state):
+            await self.domain._add_fix(tx, record, None, event.location, now)
+        elif kind == "user_message" and record.reporter_active:
+            await self._publish(
+                tx, record, E.EMERGENCY_EVENT_TYPE_USER_MESSAGE, now, user_message=event.user_message
+            )
+        await repository.save(tx, record)
 
     async def _follow_state(
         self, tx: Transaction, record: EmergencyRecord, state: int, now: datetime

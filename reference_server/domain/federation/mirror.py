@@ -4,7 +4,9 @@ Sending (handling side): every queued event not yet applied is sent, in sequence
 center until its answer says it was applied; events stay queued across restarts [FED-023].
 
 Receiving (home side): events are applied in order, exactly once; events at or below the last
-applied sequence are ignored and nothing after a gap is applied [FED-024]. Only centers known to
+applied sequence are ignored and nothing after a gap is applied [FED-024]. Each event is applied to
+the home emergency in the same transaction that raises the last applied sequence, so a crash can
+never acknowledge an event that was not applied. Only centers known to
 handle the emergency may mirror: the one it was forwarded to, and any that took over by a handoff
 from a known one (named by a ``started`` event's ``previous_emergency`` or a TRANSFERRED event's
 ``transferred_to``) [FED-025].
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from ansim.v1 import error_pb2, federation_pb2
 
@@ -21,6 +24,7 @@ from ansim_sdk.errors import AnsimError
 from reference_server.clock import to_rfc3339
 from reference_server.domain.ports import DomainPorts
 from reference_server.store.interface import Store, Transaction
+from reference_server.store.sqlite import SqliteTransaction
 
 log = logging.getLogger("ansim.federation.mirror")
 BATCH = 100
@@ -143,6 +147,10 @@ class MirrorInbox:
                 ),
             )
             await self._follow(tx, request, event)
+            if self._ports.forwarded is not None:  # applied in the transaction that acknowledges it
+                await self._ports.forwarded.apply_mirror(
+                    cast(SqliteTransaction, tx), request.home_emergency, request.handling_emergency, event
+                )
             last = event.sequence
             applied.append(event)
         await tx.execute(
