@@ -1,12 +1,15 @@
 """``ansim demo``: a national federation on loopback, played through its scenarios.
 
 ansim demo                 # directory + 4 centers as processes, scenarios, timeline, summary
-ansim demo --national      # one center per municipality (250), random SOS vs ground truth
+ansim demo --national      # 250 real centers (one per municipality), random SOS vs ground truth
+ansim demo --national --limit-centers 25 --sos 40       # a random subset of the municipalities
+ansim demo --national --directory-only                  # 250 directory entries, no centers
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -21,15 +24,38 @@ def demo_command(
     national: Annotated[
         bool, typer.Option("--national", help="250 centers (one per municipality), random SOS routing")
     ] = False,
-    sos: Annotated[int, typer.Option("--sos", help="Random SOS to route in --national mode")] = 500,
+    sos: Annotated[int, typer.Option("--sos", help="Random SOS to route in --national mode", min=1)] = 500,
+    centers_per_process: Annotated[
+        int, typer.Option("--centers-per-process", help="--national: centers hosted per process", min=1)
+    ] = 50,
+    limit_centers: Annotated[
+        int | None,
+        typer.Option("--limit-centers", help="--national: only this many (random) municipalities", min=1),
+    ] = None,
+    directory_only: Annotated[
+        bool, typer.Option("--directory-only", help="--national: directory entries only, no centers")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="--national: seed of the random SOS")] = 2026,
     keep: Annotated[Path | None, typer.Option("--keep", help="Keep the data directories here")] = None,
 ) -> None:
     """Run the multi-center federation demo; exit 0 only if every expected scenario held."""
     console = Console()
+    if national and directory_only:
+        from reference_server.demo.national_directory import run_directory_only
+
+        raise typer.Exit(asyncio.run(run_directory_only(console, sos, seed)))
     if national:
         from reference_server.demo.national import run_national
 
-        raise typer.Exit(asyncio.run(run_national(console, sos)))
+        with contextlib.ExitStack() as stack:
+            where = keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ansim-national-")))
+            where.mkdir(parents=True, exist_ok=True)
+            code = asyncio.run(
+                run_national(
+                    console, where, sos, per_process=centers_per_process, limit=limit_centers, seed=seed
+                )
+            )
+        raise typer.Exit(code)
     from reference_server.demo.runner import play, report
 
     if keep is not None:
