@@ -4,6 +4,7 @@ ansim demo                 # directory + 4 centers as processes, scenarios, time
 ansim demo --national      # 250 real centers (one per municipality), random SOS vs ground truth
 ansim demo --national --limit-centers 25 --sos 40       # a random subset of the municipalities
 ansim demo --national --directory-only                  # 250 directory entries, no centers
+ansim demo --only resilience    # kill -9 each process in turn; no SOS may be lost
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def demo_command(
     ] = False,
     seed: Annotated[int, typer.Option("--seed", help="--national: seed of the random SOS")] = 2026,
     keep: Annotated[Path | None, typer.Option("--keep", help="Keep the data directories here")] = None,
+    only: Annotated[
+        str | None, typer.Option("--only", help="Play only this scenario group: resilience")
+    ] = None,
 ) -> None:
     """Run the multi-center federation demo; exit 0 only if every expected scenario held."""
     console = Console()
@@ -58,6 +62,12 @@ def demo_command(
         raise typer.Exit(code)
     from reference_server.demo.runner import play, report
 
+    if only not in (None, "resilience"):
+        raise typer.BadParameter(f"unknown scenario group {only!r}; known: resilience", param_hint="--only")
+    if only == "resilience":
+        from reference_server.demo.resilience import play_resilience
+
+        play = play_resilience
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         demo = asyncio.run(play(keep))

@@ -791,6 +791,9 @@ async def play(root: Path) -> Demo:
         await demo.scenario(
             "center killed mid-scenario: fallback at home, recovery, one emergency", demo.app_peer_down
         )
+        from reference_server.demo.resilience import play_targets  # kill -9 each process (issue #4)
+
+        await play_targets(demo)
         for name, center, service in (
             ("child: school arrival and danger-zone entry", "seoul-jongno", "ansim.v1.ChildSafetyService"),
             ("emergency bell press", "seoul-jongno", "ansim.v1.TagEventService"),

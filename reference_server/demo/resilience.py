@@ -1,0 +1,233 @@
+"""Resilience: kill -9 any one process of the federation mid-scenario and lose no SOS.
+
+For each target in turn — the directory, each peer center (안양, 금천, 해운대) and the app's home
+center (종로) — the scenario kills the process with SIGKILL, lets a 종로 resident's app press SOS
+once in each center's area (APP-001: one request_id per press, resent while the home center cannot
+answer), restarts the killed process on its data directory and ports as a supervisor would, and
+then checks the ledger (:mod:`reference_server.demo.ledger`): every acknowledged press is one
+emergency at home, handled by exactly one center — the responsible one — and dispatched to that
+region's 112.
+
+- *directory*: the centers keep their registry (DIR-021) and route from cached answers (DIR-019,
+  DIR-020); the presses made just before the kill warm those answers, the presses made while it is
+  down must not fall back.
+- *a peer center*: its press falls back at home within 5 s (FED-014) and, once the center is back,
+  the recovery forward moves it there and supersedes the home dispatch (FED-015); the others go
+  straight to their centers.
+- *the home center*: presses acknowledged just before the kill are mid-routing when it dies and must
+  be routed after the restart; presses made while it is down are resent until it answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from reference_server.demo.cluster import Cluster, Process
+from reference_server.demo.ledger import Entry, Views, settle
+from reference_server.demo.presses import HOME, REGIONS, Press, new_press, send
+from reference_server.demo.runner import Demo
+
+#: How long the ledger may take to settle after a restart (recovery runs every 2 s, doubling).
+SETTLE_S = 14.0
+#: How long a killed home center stays down while the app keeps resending.
+HOME_DOWN_S = 1.0
+
+
+class Resilience:
+    """The targets, played one after the other against one running demo federation."""
+
+    def __init__(self, demo: Demo) -> None:
+        self.demo = demo
+
+    @property
+    def cluster(self) -> Cluster:
+        return self.demo.cluster
+
+    # -- processes --------------------------------------------------------------------------
+
+    def kill(self, name: str) -> None:
+        self.cluster.processes[name].kill()
+        where = "directory" if name == "directory" else f"centers/{name}"
+        self.demo.timeline.add(where, "ops", "process killed (SIGKILL) mid-scenario")
+
+    async def restart(self, name: str) -> Process:
+        began = time.monotonic()
+        process = self.cluster.restart(name)
+        await process.wait_ready()
+        if name == "directory":
+            self.demo.directory = process
+        else:
+            self.demo.centers[name] = process
+        where = "directory" if name == "directory" else f"centers/{name}"
+        self.demo.timeline.add(
+            where,
+            "ops",
+            f"restarted by its supervisor: same store, same ports ({process.mtls_address})",
+            (time.monotonic() - began) * 1000,
+        )
+        return process
+
+    # -- the app ----------------------------------------------------------------------------
+
+    async def press_all(self, tag: str, where: Sequence[str] | None = None) -> list[Press]:
+        """One press in each center's area (or in those of ``where``), at once, each resent until
+        acknowledged [APP-001]."""
+        address = self.cluster.processes[HOME].address
+        regions = [r for r in REGIONS if where is None or r.center_id in where]
+        presses = [new_press(self.cluster, region, tag) for region in regions]
+        await asyncio.gather(*(send(self.cluster, address, p) for p in presses))
+        for press in presses:
+            self.demo.timeline.add(
+                f"centers/{HOME}",
+                "app",
+                f"SOS {press.region.label} ({tag}) → {press.name}"
+                f" after {press.attempts} attempt(s), one request_id",
+                (press.acknowledged - press.began) * 1000,
+            )
+        return presses
+
+    async def fallback_seen(self, press: Press) -> float:
+        """Seconds from the acknowledgement until the home center dispatched it itself [FED-014]."""
+        views = Views(self.demo)
+        try:
+
+            async def dispatched() -> bool:
+                return bool(await views.dispatches(HOME, press.name))
+
+            await self.demo.eventually(dispatched, f"the fallback of {press.region.label} at home", 5.5)
+            elapsed = time.monotonic() - press.acknowledged
+            seen = await views.emergency(HOME, press.name)
+        finally:
+            await views.close()
+        self.demo.timeline.add(
+            f"centers/{HOME}",
+            "emergency",
+            f"{press.region.label}: {seen.status_note}",
+            elapsed * 1000,
+            ok=elapsed <= 5.0,
+        )
+        return elapsed
+
+    async def forwarded(self, presses: Sequence[Press]) -> None:
+        """Wait until the home center has forwarded each press (its handling center moved)."""
+        views = Views(self.demo)
+        try:
+            for press in presses:
+
+                async def moved(press: Press = press) -> bool:
+                    seen = await views.emergency(HOME, press.name)
+                    return seen.handling_center == press.region.center
+
+                await self.demo.eventually(moved, f"the forward of {press.region.label}", 5.0)
+        finally:
+            await views.close()
+
+    # -- the ledger -------------------------------------------------------------------------
+
+    async def ledger(
+        self, presses: Sequence[Press], must_fall_back: Callable[[Press], bool | None]
+    ) -> list[Entry]:
+        entries = await asyncio.gather(*(settle(self.demo, p, SETTLE_S) for p in presses))
+        for entry in entries:
+            expected = must_fall_back(entry.press)
+            ok = expected is None or expected == entry.fell_back
+            self.demo.timeline.add(
+                entry.press.region.center,
+                "ledger",
+                f"incident {entry.press.incident_id}: {entry.describe()}",
+                ok=ok,
+            )
+            if not ok:
+                raise AssertionError(
+                    f"{entry.press.region.label}: fallback {'expected' if expected else 'not expected'}"
+                )
+        return list(entries)
+
+    # -- the targets ------------------------------------------------------------------------
+
+    async def directory_down(self) -> str:
+        before = await self.press_all("before")
+        await self.forwarded(before)  # each location now has a cached, signed answer at home
+        self.kill("directory")
+        during = await self.press_all("directory down")
+        restarting = asyncio.ensure_future(self.restart("directory"))
+        try:  # while it is down: cached answers and the last registry [DIR-019, DIR-020, DIR-021]
+            await self.ledger([*before, *during], lambda p: False)
+        finally:
+            await restarting
+        return f"{len(before) + len(during)} presses, none lost; routed from cached answers while down"
+
+    async def peer_down(self, center_id: str) -> str:
+        self.kill(center_id)
+        presses = await self.press_all(f"{center_id} down")
+        victim = next(p for p in presses if p.region.center_id == center_id)
+        elapsed = await self.fallback_seen(victim)
+        await self.restart(center_id)
+        await self.ledger(presses, lambda p: p is victim if p.region.center_id != HOME else None)
+        return (
+            f"{len(presses)} presses, none lost; fallback at home after {elapsed:.1f} s,"
+            f" recovered to {center_id}, home dispatch SUPERSEDED"
+        )
+
+    async def home_down(self) -> str:
+        mid_routing = await self.press_all("just before")
+        self.kill(HOME)
+        address = self.cluster.processes[HOME].address
+        during = [new_press(self.cluster, region, "home down") for region in REGIONS]
+        sending = asyncio.gather(*(send(self.cluster, address, p) for p in during))
+        await asyncio.sleep(HOME_DOWN_S)
+        await self.restart(HOME)
+        await sending
+        for press in during:
+            self.demo.timeline.add(
+                f"centers/{HOME}",
+                "app",
+                f"SOS {press.region.label} (home down) → {press.name}"
+                f" after {press.attempts} attempts with one request_id",
+                (press.acknowledged - press.began) * 1000,
+                ok=press.attempts > 1,
+            )
+        if any(p.attempts < 2 for p in during):
+            raise AssertionError("a press made while the home center was down was answered at once")
+        await self.ledger([*mid_routing, *during], lambda p: None)
+        retries = sum(p.attempts - 1 for p in during)
+        return (
+            f"{len(mid_routing) + len(during)} presses, none lost; {len(mid_routing)} routed after the"
+            f" restart, {len(during)} resent ({retries} retries) until it answered"
+        )
+
+
+PEERS = (
+    ("anyang", "centers/anyang (visitor's responsible center)"),
+    ("seoul-geumcheon", "centers/seoul-geumcheon"),
+    ("busan-haeundae", "centers/busan-haeundae"),
+)
+
+
+def scenario_name(label: str) -> str:
+    return f"resilience: kill -9 {label}, no SOS lost"
+
+
+async def play_targets(demo: Demo) -> None:
+    """Every target as its own scenario (one summary line each), one after the other: a restart is
+    CPU-bound, so restarting several processes at once would not be quicker on a small machine."""
+    resilience = Resilience(demo)
+    await demo.scenario(scenario_name("the directory"), resilience.directory_down)
+    for center_id, label in PEERS:
+        await demo.scenario(scenario_name(label), functools.partial(resilience.peer_down, center_id))
+    await demo.scenario(scenario_name("centers/seoul-jongno (the app's home center)"), resilience.home_down)
+
+
+async def play_resilience(root: Path) -> Demo:
+    """``ansim demo --only resilience``: start the federation and play only these targets."""
+    demo = Demo(Cluster.create(root))
+    try:
+        await demo.start()
+        await play_targets(demo)
+    finally:
+        await demo.stop()
+    return demo
