@@ -34,6 +34,10 @@ from reference_server.security.tokens import TokenIssuer, public_key_path
 
 ISSUER = "ansim-demo"
 READY_TIMEOUT_S = 20.0
+#: The TEST-mode timers the spec lets a deployment shorten (GRD-005 notification steps, TRIP-003
+#: overdue grace and escalation delay), in seconds, so that the child-safety ladder and an overdue
+#: safe trip play within the demo; LIVE and EXERCISE requests keep the normative values.
+TEST_TIMERS = {"guardian_test_step": 5, "trip_test_overdue_grace": 5, "trip_test_escalation_delay": 5}
 
 
 @dataclass(frozen=True)
@@ -218,6 +222,7 @@ class Cluster:
                 "registry_reload": 1,
                 "recovery_first": 1,  # FED-015's 30 s, shortened so the demo stays under a minute
             }
+            config["timers"] = dict(TEST_TIMERS)
             if directory:
                 config["directory_endpoint"] = directory
             if agencies:  # the situation rooms this center has a dispatch connection to

@@ -794,17 +794,9 @@ async def play(root: Path) -> Demo:
         from reference_server.demo.resilience import play_targets  # kill -9 each process (issue #4)
 
         await play_targets(demo)
-        for name, center, service in (
-            ("child: school arrival and danger-zone entry", "seoul-jongno", "ansim.v1.ChildSafetyService"),
-            ("emergency bell press", "seoul-jongno", "ansim.v1.TagEventService"),
-            ("safe trip overdue", "seoul-jongno", "ansim.v1.SafeTripService"),
-        ):
-            available = await demo.served(center, service)
-            detail = (
-                "not scripted in this demo version" if available else f"service not available ({service})"
-            )
-            demo.results.append(Result(name, "skipped", detail, expected=False))
-            demo.timeline.add("-", "demo", f"{name}: skipped ({detail})")
+        from reference_server.demo import local_scenarios  # child safety, bell, safe trip (issue #4)
+
+        await local_scenarios.play(demo)
     finally:
         for name, record in demo.cluster.federation_logs():
             if (
