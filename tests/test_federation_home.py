@@ -35,6 +35,8 @@ HOME_SIDE = [
     "TC_FED_020_SRV",
     "TC_FED_021_SRV",
     "TC_FED_022_SRV",
+    "TC_FED_025_SRV",
+    "TC_FED_026_SRV",
 ]
 RUN_LIMIT_S = 120.0
 

@@ -894,3 +894,116 @@ async def handoff_on_leaving(ctx: CaseContext) -> None:
     ctx.note(
         "FED-021: revocation of video grants is checked by the video cases; retry every 30 s is not observed"
     )
+
+
+# --- the home center as the handling center; the unary fix path; the cancel's reason -----------
+
+
+async def _local_sos(ctx: CaseContext, h: FederationHarness) -> Raised:
+    """A TEST SOS inside the center's own area, which it handles itself (dispatched, not forwarded)."""
+    reporter = Reporter.new(ctx)
+    began = time.monotonic()
+    emergency = await reporter.raise_(location=_fix(*h.home))
+    sos = Raised(reporter, emergency, began)
+    await _handled_itself(ctx, sos, "an SOS inside the center's own area")
+    return sos
+
+
+async def _stream(sos: Raised, *fixes: tuple[int, common_pb2.Location]) -> None:
+    requests = [E.StreamLocationRequest(name=sos.name, sequence=n, location=f) for n, f in fixes]
+    acks = [a async for a in sos.reporter.stub.StreamLocation(locations(*requests))]
+    check(len(acks) == len(requests), f"StreamLocation acknowledged {len(acks)} of {len(requests)} fixes")
+
+
+@case(
+    "TC_FED_025_SRV",
+    title="A home center that handles the SOS itself hands it off when she leaves its area; the home"
+    " emergency follows the new center and never becomes TRANSFERRED",
+    requirements=["FED-019", "FED-021", "EMG-025"],
+    profile=PROFILE,
+    kind="positive",
+    timeout=30,
+)
+async def home_hands_off(ctx: CaseContext) -> None:
+    h = await harness_for(ctx)
+    second = h.peer("second")
+    away = h.slot(candidates=[second])
+    sos = await _local_sos(ctx, h)
+    base = datetime.now(UTC) + timedelta(seconds=1)  # newer than the raise fix, so current (LOC-004)
+    mark = time.monotonic()
+    await _stream(
+        sos,
+        (1, _fix(*away.point(), at=base)),
+        (2, _fix(*away.point(0.0002), at=base + timedelta(seconds=11))),
+    )
+    found = await h.wait_for(
+        lambda c: c.method == "HandoffEmergency" and c.request.emergency.home_emergency == sos.name, 6.0
+    )
+    check(
+        bool(found),
+        "no HandoffEmergency after two fixes 11 s apart wholly outside the home center's area, while it"
+        " handled the SOS itself [FED-019]",
+    )
+    handoff = found[0]
+    check(handoff.server == second, f"the handoff went to {handoff.server}, not the top candidate {second}")
+    check(list(handoff.request.via) == [ctx.center()], f"handoff via {list(handoff.request.via)}")
+    check(handoff.request.home_center == ctx.center(), "the home center names itself as home_center")
+    check(
+        handoff.request.previous_emergency == sos.name,
+        f"previous_emergency {handoff.request.previous_emergency!r} is not the home emergency",
+    )
+    check(handoff.at - mark < 5.0, "the handoff started more than 5 s after the second outside fix")
+    new = h.accepted.get(handoff.request.request_id, "")
+    home = await _handling(sos, second)
+    check(
+        home.state not in (E.EMERGENCY_STATE_TRANSFERRED, E.EMERGENCY_STATE_CANCELLED),
+        f"the home emergency became {E.EmergencyState.Name(home.state)} [EMG-025]",
+    )
+    open_entries = [a.dispatch for a in home.dispatched_agencies if not a.HasField("end_time")]
+    check(not open_entries, f"the home center's own dispatches {open_entries} did not end [FED-021]")
+    mark = time.monotonic()
+    await _stream(sos, (3, _fix(*away.point(0.0004))))
+    relayed = await h.wait_for(
+        lambda c: c.method == "UpdateForwardedLocation" and c.at > mark and c.request.emergency == new, 2.5
+    )
+    check(bool(relayed), "after the handoff, her next fix was not relayed to the new center [FED-016]")
+
+
+@case(
+    "TC_FED_026_SRV",
+    title="A second press's fix (RaiseEmergency) is relayed to the handling center; a cancel at home"
+    " passes on the user's reason",
+    requirements=["FED-016", "FED-018", "EMG-004"],
+    profile=PROFILE,
+    kind="positive",
+    timeout=30,
+)
+async def press_fix_and_cancel_reason(ctx: CaseContext) -> None:
+    h = await harness_for(ctx)
+    main = h.peer("main")
+    slot = h.slot(candidates=[main])
+    sos = await _raise(ctx, slot)
+    found = await h.wait_for(lambda c: c in h.forwards(slot, main), FALLBACK_WITHIN_S + SLACK_S)
+    check(bool(found), "the SOS was not forwarded to the harness peer")
+    await _handling(sos, main)
+    handling = h.accepted[found[0].request.request_id]
+    mark = time.monotonic()
+    again = await sos.reporter.raise_(location=_fix(*slot.point(0.0003)))
+    check(again.name == sos.name, "a second press while active returns the same emergency [EMG-004]")
+    relayed = await h.wait_for(
+        lambda c: c.method == "UpdateForwardedLocation" and c.at > mark and c.request.emergency == handling,
+        2.5,
+    )
+    check(bool(relayed), "the second press's fix was not relayed to the handling center within 2 s [FED-016]")
+    mark = time.monotonic()
+    await sos.reporter.cancel(sos.name, reason=E.EMERGENCY_CANCEL_REASON_ACCIDENTAL)
+    told = await h.wait_for(
+        lambda c: c.method == "CancelForwardedEmergency" and c.at > mark and c.request.emergency == handling,
+        3.0,
+    )
+    check(bool(told), "the cancel at home was not relayed with CancelForwardedEmergency [FED-018]")
+    check(
+        told[0].request.user_cancel_reason == E.EMERGENCY_CANCEL_REASON_ACCIDENTAL,
+        "the relayed cancel's user_cancel_reason is"
+        f" {E.EmergencyCancelReason.Name(told[0].request.user_cancel_reason)}, not the user's ACCIDENTAL",
+    )

@@ -100,7 +100,8 @@ class EmergencyRouter(Protocol):
         ...
 
     async def relay_locations(self, emergency: str, locations: Sequence[common_pb2.Location]) -> None:
-        """New fixes of an emergency raised here: relay them to its handling center [FED-016]."""
+        """New fixes of an emergency raised here: relay them to its handling center [FED-016], or, when
+        this center handles it itself, hand it off once she has left its area [FED-019]."""
         ...
 
     async def cancelled(self, emergency: str, *, duress: bool, user_cancel_reason: int) -> None:

@@ -127,10 +127,11 @@ class Federated:
         return row is not None and row["decision"] == ""
 
     async def _decide(self, tx: Transaction, name: str, decision: str) -> bool:
-        """Take the routing decision once; a forward may still follow a fallback [FED-015]."""
+        """Take the routing decision once; a forward may still follow a fallback [FED-015], and a
+        handoff local handling [FED-019]."""
         row = await tx.fetchone("SELECT decision FROM emergency_routing WHERE name = ?", (name,))
         current = row["decision"] if row is not None else ""
-        if current and not (decision == "forwarded" and current == "fallback"):
+        if current and not (decision == "forwarded" and current in ("fallback", "local")):
             return current == decision
         await tx.execute(
             "INSERT INTO emergency_routing (name, raised_time, decision) VALUES (?, ?, ?)"
@@ -211,13 +212,10 @@ class Federated:
         return [_forwarded_dispatch(d) for d in await dispatches.of_emergency(self.store, emergency)]
 
     def relay(self, tx: Transaction, record: EmergencyRecord, fix: common_pb2.Location) -> None:
-        """Relay a fix of an emergency raised here and handled elsewhere within 2 s [FED-016]."""
+        """Pass a fix of an emergency raised here to federation: relayed within 2 s when handled
+        elsewhere [FED-016], watched for a handoff when handled here [FED-019]."""
         router = self.router
-        if (
-            router is None
-            or ids.center_of(record.name) != self.center
-            or self.domain.handles(record.emergency)
-        ):
+        if router is None or ids.center_of(record.name) != self.center:
             return
         name = record.name
         tx.on_commit(lambda: self._spawn(router.relay_locations(name, [fix]), "ansim-sos-relay"))

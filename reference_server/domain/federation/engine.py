@@ -42,6 +42,7 @@ from reference_server.domain.federation.handling import (
     load_handled,
     queue_mirror,
 )
+from reference_server.domain.federation.home_handoff import HomeHandoff
 from reference_server.domain.federation.mirror import MirrorInbox, center_of, send_pending
 from reference_server.domain.federation.registry import TrustRegistry, usable_peer
 from reference_server.domain.federation.router import DirectoryClient, Resolution, Router
@@ -118,6 +119,7 @@ class Federation:
         self._loops: list[asyncio.Task[None]] = []
         self._mirror_wakeup = asyncio.Event()
         self._handoffs: set[str] = set()
+        self.home_handoff = HomeHandoff(self)
         self._last_full_reload = 0.0
 
     def _identity(self) -> Identity | None:
@@ -491,8 +493,12 @@ class Federation:
         return int(row["mode"]) if row else None
 
     async def relay_locations(self, emergency: str, locations: Sequence[common_pb2.Location]) -> None:
-        """EmergencyRouter port: relay fixes to the handling center within 2 s [FED-016]."""
+        """EmergencyRouter port: relay fixes to the handling center within 2 s [FED-016]; when this
+        center handles the emergency itself, watch for her leaving its area [FED-019]."""
         route = await self._route_of(emergency)
+        if route is not None and route["status"] == "LOCAL" and locations:
+            self._spawn(self.home_handoff.moved(emergency, list(locations)), f"ansim-moved-{emergency}")
+            return
         if route is None or route["status"] != "FORWARDED" or not locations:
             return
         self._spawn(self._relay(emergency, list(locations)), f"ansim-relay-{emergency}")

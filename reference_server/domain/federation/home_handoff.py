@@ -1,0 +1,164 @@
+"""The home center as the handling center: handing off an emergency raised here and handled here
+when she leaves the center's area (spec §17.6).
+
+The rules are those of any handling center [FED-019]: two consecutive current fixes, at least 10 s
+apart by ``fix_time``, each with its whole uncertainty region outside the service area, start a
+handoff to the top candidate for the latest fix, with ``via = [home]`` and the home emergency as
+``previous_emergency``; until one is accepted the home center keeps handling and retries every
+30 s [FED-021]. Once accepted, the home emergency is *not* TRANSFERRED [EMG-025]: its dispatches
+are SUPERSEDED, its video grants revoked, ``handling_center`` moves to the new center, and fixes are
+relayed there from then on, exactly as after a forward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ansim.v1 import common_pb2, federation_pb2
+
+from reference_server.clock import from_rfc3339, to_rfc3339
+from reference_server.domain.directory.geometry import area_geometry, intersects_region
+from reference_server.domain.federation.forwarder import run_schedule
+from reference_server.domain.federation.handling import ACTIVE_STATES
+from reference_server.domain.federation.mirror import center_of
+
+if TYPE_CHECKING:
+    from reference_server.domain.federation.engine import Federation
+
+log = logging.getLogger("ansim.federation")
+
+
+class HomeHandoff:
+    """Watches the fixes of emergencies handled here that were raised here (route LOCAL)."""
+
+    def __init__(self, federation: Federation) -> None:
+        self.fed = federation
+        self._running: set[str] = set()
+
+    async def moved(self, emergency: str, locations: Sequence[common_pb2.Location]) -> None:
+        """New fixes at home: keep the latest as current and start a handoff when it is due [FED-019]."""
+        me = self.fed.registry.me
+        if me is None or not me.HasField("service_area") or not locations:
+            return
+        latest = max(locations, key=lambda f: (f.fix_time.seconds, f.fix_time.nanos))
+        async with self.fed.ctx.store.transaction() as tx:
+            route = await tx.fetchone("SELECT * FROM fed_routes WHERE home_emergency = ?", (emergency,))
+            if route is None or route["status"] != "LOCAL":
+                return
+            forwarded = federation_pb2.ForwardedEmergency.FromString(route["emergency"])
+            current = forwarded.location.fix_time
+            if (latest.fix_time.seconds, latest.fix_time.nanos) <= (current.seconds, current.nanos):
+                return  # an older fix is not current (LOC-004)
+            if forwarded.location.ByteSize():
+                forwarded.track.append(forwarded.location)
+                del forwarded.track[:-60]
+            forwarded.location.CopyFrom(latest)
+            when = latest.fix_time.ToDatetime(tzinfo=tx.now.tzinfo)
+            since = from_rfc3339(route["outside_since"]) if route["outside_since"] else None
+            if intersects_region(area_geometry(me.service_area), latest):
+                since = None
+            elif since is None:
+                since = when
+            await tx.execute(
+                "UPDATE fed_routes SET emergency = ?, outside_since = ?, update_time = ?"
+                " WHERE home_emergency = ?",
+                (
+                    forwarded.SerializeToString(),
+                    to_rfc3339(since) if since else None,
+                    to_rfc3339(tx.now),
+                    emergency,
+                ),
+            )
+        from reference_server.domain.federation.engine import HANDOFF_GAP
+
+        if since is not None and when - since >= HANDOFF_GAP and emergency not in self._running:
+            self._running.add(emergency)
+            self.fed._spawn(self._loop(emergency), f"ansim-home-handoff-{emergency}")
+
+    async def _active(self, emergency: str) -> federation_pb2.ForwardedEmergency | None:
+        """The route's latest ForwardedEmergency while the emergency is active and handled here."""
+        store = self.fed.ctx.store
+        route = await store.fetchone(
+            "SELECT status, emergency FROM fed_routes WHERE home_emergency = ?", (emergency,)
+        )
+        row = await store.fetchone("SELECT state FROM emergencies WHERE name = ?", (emergency,))
+        if route is None or route["status"] != "LOCAL" or row is None or row["state"] not in ACTIVE_STATES:
+            return None
+        return federation_pb2.ForwardedEmergency.FromString(route["emergency"])
+
+    async def _loop(self, emergency: str) -> None:
+        from reference_server.domain.federation.engine import HANDOFF_RETRY
+
+        try:
+            while (forwarded := await self._active(emergency)) is not None:
+                if await self._try(emergency, forwarded):
+                    return
+                await asyncio.sleep(HANDOFF_RETRY.total_seconds())  # keep handling; retry [FED-021]
+        finally:
+            self._running.discard(emergency)
+
+    async def _try(self, emergency: str, forwarded: federation_pb2.ForwardedEmergency) -> bool:
+        fed = self.fed
+        resolution = await fed.router.resolve(forwarded.location, bypass_cache=True)
+        candidates = fed._usable_candidates(resolution)
+        if not candidates:
+            return False
+        handler = fed.ctx.domain.forwarded
+        request = federation_pb2.HandoffEmergencyRequest(
+            request_id=str(uuid.uuid4()),
+            emergency=forwarded,
+            home_center=fed.me,
+            previous_emergency=emergency,
+            via=[fed.me],
+            prior_dispatches=await handler.prior_dispatches(emergency) if handler is not None else [],
+        )
+        if resolution.evidence is not None:
+            request.routing_evidence.CopyFrom(resolution.evidence)
+
+        async def send(center: str, deadline_s: float) -> federation_pb2.HandoffEmergencyResponse:
+            from reference_server.domain.federation.engine import check_response_path
+
+            response: federation_pb2.HandoffEmergencyResponse = await fed.call_peer(
+                center, "HandoffEmergency", request, deadline_s
+            )
+            check_response_path([fed.me], center, response.via, response.emergency)
+            return response
+
+        outcome = await run_schedule(candidates[:1], send)
+        if outcome.result != "accepted" or outcome.response is None:
+            log.info(
+                "handoff not accepted", extra={"event": "handoff_failed", "incident": forwarded.incident_id}
+            )
+            return False
+        handling = outcome.response.emergency
+        async with fed.ctx.store.transaction() as tx:
+            await tx.execute(
+                "UPDATE fed_routes SET status = 'FORWARDED', handling_center = ?, handling_emergency = ?,"
+                " outside_since = NULL, update_time = ? WHERE home_emergency = ?",
+                (center_of(handling), handling, to_rfc3339(tx.now), emergency),
+            )
+            await fed.inbox.register(tx, emergency, handling)
+            await tx.append_audit(
+                fed.me,
+                "federation.handed_off",
+                emergency,
+                f"incident {forwarded.incident_id} to {outcome.center}",
+                "ok",
+            )
+        log.info(
+            "handed off",
+            extra={
+                "event": "handoff",
+                "incident": forwarded.incident_id,
+                "peer": outcome.center,
+                "handling": handling,
+            },
+        )
+        if handler is not None:  # supersede, revoke, handling_center moves; never TRANSFERRED [EMG-025]
+            entry = fed.registry.get(center_of(handling))
+            await handler.forward_accepted(emergency, handling, entry.display_name_ko if entry else "")
+        return True
