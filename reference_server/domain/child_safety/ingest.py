@@ -23,6 +23,7 @@ from reference_server.domain.child_safety.derivation import (
     reader_location,
     record_derived,
 )
+from reference_server.domain.child_safety.event_check import plainly_valid
 from reference_server.domain.child_safety.ingest_state import IngestState
 from reference_server.domain.child_safety.notifications import Derived, Notifier
 from reference_server.domain.ports import DomainPorts
@@ -119,9 +120,10 @@ class Ingest:
     def _precheck(self, event: cs.TagEvent) -> cs.TagEventAck | None:
         """The REJECTED ack of an event that breaks a constraint (TAG-007) or whose observed_time is
         out of range (TAG-005); None when it may go on to the store."""
-        found = [_event_field(event, v) for v in violations_of(event)]
-        if found:
-            return rejected(event.event_id, InvalidArgument(found))
+        if not plainly_valid(event):
+            found = [_event_field(event, v) for v in violations_of(event)]
+            if found:
+                return rejected(event.event_id, InvalidArgument(found))
         received = self.clock.now()
         observed = event.observed_time.ToDatetime(tzinfo=UTC)
         if observed > received + MAX_AHEAD or observed < received - MAX_AGE:
