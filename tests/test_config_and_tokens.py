@@ -144,3 +144,21 @@ def test_a_verified_token_is_reused_for_a_minute_but_still_expires(
     with pytest.raises(AnsimError) as expired:
         verifier.verify(token)
     assert expired.value.reason == error_pb2.ERROR_REASON_TOKEN_EXPIRED
+
+
+def test_reloading_an_issuer_leaves_its_published_key_untouched(tmp_path: Path) -> None:
+    """Centers sharing one issuer key (several per process in ``ansim demo --national``) load it
+    while others read the public key: loading must not rewrite that file, and a key written by an
+    older run is replaced whole."""
+    TokenIssuer.create("ansim-demo", tmp_path / "issuer.key")
+    published = public_key_path(tmp_path / "issuer.key")
+    before = published.stat()
+    again = TokenIssuer.create("ansim-demo", tmp_path / "issuer.key")
+    after = published.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    published.write_text("stale", encoding="utf-8")
+    TokenIssuer.create("ansim-demo", tmp_path / "issuer.key")
+    verifier = TokenVerifier.from_files({"ansim-demo": published}, OffsetClock())
+    token = again.issue("users/u-1", common_pb2.ROLE_APP_USER)
+    assert verifier.verify(token).subject == "users/u-1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["issuer.key", "issuer.pub.pem"]

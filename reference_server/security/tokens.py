@@ -13,6 +13,7 @@ verified; the time checks (expiry, issued-in-the-future) still run on every call
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections import OrderedDict
@@ -108,12 +109,16 @@ class TokenIssuer:
         else:
             key = new_key()
             write_private(private_key_path, key_pem(key))
-        pub = public_key_path(private_key_path)
-        pub.write_bytes(
-            key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
+        pem = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+        pub = public_key_path(private_key_path)
+        # Centers sharing one key (a demo cluster) verify with this file while others start: never
+        # rewrite it in place, so no reader sees a half-written key.
+        if not pub.is_file() or pub.read_bytes() != pem:
+            partial = pub.with_name(f".{pub.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+            partial.write_bytes(pem)
+            os.replace(partial, pub)
         return cls(issuer, key, clock)
 
 
