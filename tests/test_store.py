@@ -118,6 +118,23 @@ async def test_event_sequences_are_per_scope_and_pruning_is_remembered(store: Sq
         assert (await tx.append_event("a", "t", b"3", 3)).sequence == 3
 
 
+async def test_one_event_appended_to_many_scopes_numbers_each_scope_as_single_appends_do(
+    store: SqliteStore,
+) -> None:
+    async with store.transaction() as tx:
+        await tx.append_event("a", "t", b"0", 3)
+        fanned = await tx.append_events(["a", "b", "a"], "t", b"x", 3)
+    assert [(e.scope, e.sequence) for e in fanned] == [("a", 2), ("b", 1), ("a", 3)]
+    assert [(e.sequence, e.payload) for e in await store.events_after("a", 0, 10)] == [
+        (1, b"0"),
+        (2, b"x"),
+        (3, b"x"),
+    ]
+    assert await store.event_bounds("b") == (0, 1)
+    async with store.transaction() as tx:
+        assert await tx.append_events([], "t", b"y", 3) == []
+
+
 async def test_concurrent_transactions_share_a_commit_and_a_failing_one_rolls_back_alone(
     store: SqliteStore,
 ) -> None:

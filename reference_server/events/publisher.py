@@ -23,7 +23,7 @@ Servicer sketch::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -111,6 +111,20 @@ class Publisher:
         """Append ``event`` to the outbox in ``tx``; subscribers get it once ``tx`` commits."""
         stored = await tx.append_event(scope, event.type, event.payload, event.mode)
         tx.on_commit(lambda: self._fan_out(stored))
+        return stored
+
+    async def publish_many(self, tx: Transaction, scopes: Sequence[str], event: Event) -> list[StoredEvent]:
+        """:meth:`publish` of the same ``event`` to each of ``scopes``: its payload is serialised once
+        and its outbox rows are appended in one batch (a dispatch change for every subscription)."""
+        if not scopes:
+            return []
+        stored = await tx.append_events(scopes, event.type, event.payload, event.mode)
+
+        def fan_out() -> None:
+            for one in stored:
+                self._fan_out(one)
+
+        tx.on_commit(fan_out)
         return stored
 
     def _fan_out(self, event: StoredEvent) -> None:

@@ -88,6 +88,13 @@ class Transaction(Protocol):
         """Append an event to the outbox; it gets the next sequence of its scope."""
         ...
 
+    async def append_events(
+        self, scopes: Sequence[str], type: str, payload: bytes, mode: int
+    ) -> list[StoredEvent]:
+        """Append the same event to the outbox of each of ``scopes`` (in that order), as
+        :meth:`append_event` would one by one; one batch of statements for a fan-out."""
+        ...
+
     async def append_audit(
         self, actor: str, action: str, resource: str, purpose: str, outcome: str
     ) -> AuditRecord:

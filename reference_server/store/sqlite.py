@@ -36,7 +36,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -59,6 +59,10 @@ READER_THREADS = 4
 _AUDIT_COLUMNS = "seq, time, actor, action, resource, purpose, outcome, prev_hash, hash"
 
 
+#: Page cache of the writer connection, KiB (see _connect).
+WRITER_CACHE_KIB = 16 * 1024
+
+
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.row_factory = sqlite3.Row
@@ -71,6 +75,10 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
         if str(mode).lower() != "wal":
             raise RuntimeError(f"{path}: could not switch to WAL journal mode (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")
+        # One SOS appends an event to every dispatch subscription's scope: with 1,000 subscribers
+        # that dirties ~1,000 scattered outbox pages in one transaction. SQLite's default cache
+        # (2 MiB, ~500 pages) then spills them to the WAL mid-transaction; 16 MiB keeps them.
+        conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
     return conn
 
 
@@ -173,26 +181,41 @@ class SqliteTransaction:
         )
 
     async def append_event(self, scope: str, type: str, payload: bytes, mode: int) -> StoredEvent:
+        return (await self.append_events([scope], type, payload, mode))[0]
+
+    async def append_events(
+        self, scopes: Sequence[str], type: str, payload: bytes, mode: int
+    ) -> list[StoredEvent]:
         created = to_rfc3339(self.now)
 
-        def append(c: sqlite3.Connection) -> int:
-            c.execute(
-                "INSERT INTO event_scopes (scope, last_sequence) VALUES (?, 1)"
-                " ON CONFLICT (scope) DO UPDATE SET last_sequence = last_sequence + 1",
-                (scope,),
-            )
-            sequence = int(
-                c.execute("SELECT last_sequence FROM event_scopes WHERE scope = ?", (scope,)).fetchone()[0]
-            )
-            c.execute(
+        def append(c: sqlite3.Connection) -> list[int]:
+            sequences = [
+                int(
+                    c.execute(
+                        "INSERT INTO event_scopes (scope, last_sequence) VALUES (?, 1)"
+                        " ON CONFLICT (scope) DO UPDATE SET last_sequence = last_sequence + 1"
+                        " RETURNING last_sequence",
+                        (scope,),
+                    ).fetchone()[0]
+                )
+                for scope in scopes
+            ]
+            c.executemany(
                 "INSERT INTO events (scope, sequence, type, payload, mode, created)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (scope, sequence, type, payload, mode, created),
+                [
+                    (scope, seq, type, payload, mode, created)
+                    for scope, seq in zip(scopes, sequences, strict=True)
+                ],
             )
-            return sequence
+            return sequences
 
-        sequence = self._inline(append)
-        return StoredEvent(scope, sequence, type, payload, mode, from_rfc3339(created))
+        sequences = self._inline(append)
+        at = from_rfc3339(created)
+        return [
+            StoredEvent(scope, seq, type, payload, mode, at)
+            for scope, seq in zip(scopes, sequences, strict=True)
+        ]
 
     async def append_audit(
         self, actor: str, action: str, resource: str, purpose: str, outcome: str

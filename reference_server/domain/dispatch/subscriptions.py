@@ -91,14 +91,15 @@ class Subscriptions:
             (center, d.agency, d.mode),
         )
         live = to_rfc3339(now)
-        event = D.DispatchEvent(type=type, dispatch=d, event_time=timestamp(now))  # type: ignore[arg-type]
-        for row in rows:
-            if row["expires"] <= live and row["id"] not in self._connected:
-                continue
-            if self._filter(row["filter"]).matches(d):
-                await self._publisher.publish(
-                    tx, scope_of(center, row["id"]), Event.of(event, d.mode, EVENT_TYPE)
-                )
+        scopes = [
+            scope_of(center, row["id"])
+            for row in rows
+            if (row["expires"] > live or row["id"] in self._connected)
+            and self._filter(row["filter"]).matches(d)
+        ]
+        if scopes:  # one payload for every scope: the event is the same, only its cursor differs
+            event = D.DispatchEvent(type=type, dispatch=d, event_time=timestamp(now))  # type: ignore[arg-type]
+            await self._publisher.publish_many(tx, scopes, Event.of(event, d.mode, EVENT_TYPE))
 
     async def _open(self, parent: str, agency: str, mode: int, filter_text: str) -> str:
         """A new scope with its replay; returns its id."""
