@@ -11,9 +11,9 @@ region's 112.
 - *directory*: the centers keep their registry (DIR-021) and route from cached answers (DIR-019,
   DIR-020); the presses made just before the kill warm those answers, the presses made while it is
   down must not fall back.
-- *a peer center*: its press falls back at home within 5 s (FED-014) and, once the center is back,
-  the recovery forward moves it there and supersedes the home dispatch (FED-015); the others go
-  straight to their centers.
+- *a peer center*: its press falls back at home within 5 s, dispatched to the home center's own
+  112 (FED-014), and once the center is back the recovery forward moves it there and supersedes
+  the home dispatch (FED-015); the other presses go straight to their centers.
 - *the home center*: presses acknowledged just before the kill are mid-routing when it dies and must
   be routed after the restart; presses made while it is down are resent until it answers.
 """
@@ -33,6 +33,8 @@ from reference_server.demo.runner import Demo
 
 #: How long the ledger may take to settle after a restart (recovery runs every 2 s, doubling).
 SETTLE_S = 14.0
+#: The home center's own 112, where its fallback dispatches go (FED-014).
+FALLBACK_AGENCY = "agencies/seoul-112"
 #: How long a killed home center stays down while the app keeps resending.
 HOME_DOWN_S = 1.0
 
@@ -95,21 +97,27 @@ class Resilience:
         views = Views(self.demo)
         try:
 
-            async def dispatched() -> bool:
-                return bool(await views.dispatches(HOME, press.name))
+            async def dispatched() -> list[str]:
+                return [d.agency for d in await views.dispatches(HOME, press.name)]
 
-            await self.demo.eventually(dispatched, f"the fallback of {press.region.label} at home", 5.5)
+            agencies = await self.demo.eventually(
+                dispatched, f"the fallback of {press.region.label} at home", 5.5
+            )
             elapsed = time.monotonic() - press.acknowledged
             seen = await views.emergency(HOME, press.name)
         finally:
             await views.close()
+        # The home center has no dispatch connection to another region's 112: its own [FED-014].
+        ok = elapsed <= 5.0 and agencies == [FALLBACK_AGENCY]
         self.demo.timeline.add(
             f"centers/{HOME}",
             "emergency",
-            f"{press.region.label}: {seen.status_note}",
+            f"{press.region.label}: {seen.status_note}; dispatched to {', '.join(agencies)}",
             elapsed * 1000,
-            ok=elapsed <= 5.0,
+            ok=ok,
         )
+        if not ok:
+            raise AssertionError(f"fallback after {elapsed:.1f} s to {agencies}, not {FALLBACK_AGENCY}")
         return elapsed
 
     async def forwarded(self, presses: Sequence[Press]) -> None:
