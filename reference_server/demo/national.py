@@ -26,7 +26,7 @@ from rich.console import Console
 from reference_server.demo.cluster import Cluster, Process
 from reference_server.demo.console import tls_channel, token
 from reference_server.demo.entries import entry, municipalities
-from reference_server.demo.hosts import Host, rss_bytes
+from reference_server.demo.hosts import Host, free_ports, rss_bytes
 from reference_server.demo.national_report import Figures, print_report
 from reference_server.demo.national_sos import (
     Outcome,
@@ -40,8 +40,11 @@ from reference_server.domain.directory.geometry import geometry_area
 
 #: SOS in flight at once (raise → checked at the responsible center).
 CONCURRENCY = 8
-#: How often each center reloads its registry from the directory (incremental, DIR-021).
-REGISTRY_RELOAD_S = 3
+#: How often each center reloads its registry from the directory (incremental, DIR-021). Every
+#: entry is registered before the centers start, so this only matters if a first load failed.
+REGISTRY_RELOAD_S = 10
+#: Pause between "all centers up" and the first SOS.
+SETTLE_S = 1.0
 
 
 @dataclass
@@ -51,6 +54,9 @@ class National:
     directory: Process | None = None
     hosts: list[Host] = field(default_factory=list)
     channels: dict[str, aio.Channel] = field(default_factory=dict)
+    #: statistics code → (TLS, mutual-TLS) listen address, chosen before the centers start so
+    #: that the directory knows every center before any of them loads its registry.
+    addresses: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def config(self, code: str) -> Path:
         assert self.directory is not None
@@ -65,23 +71,31 @@ class National:
             ],
         )
         settings: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-        settings["federation"]["registry_reload"] = REGISTRY_RELOAD_S  # 250 centers poll the directory
+        tls, mtls = self.addresses[code]
+        settings["listen"], settings["tls"]["mtls_listen"] = tls, mtls
+        settings["federation"]["registry_reload"] = REGISTRY_RELOAD_S
         path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
         return path
 
-    async def start(self, per_process: int) -> None:
+    async def start_directory(self) -> None:
         self.directory = self.cluster.launch(
             "directory", self.cluster.config("directory", "국가 안심 디렉터리", role="directory")
         )
         await self.directory.wait_ready()
+        ports = iter(free_ports(2 * len(self.codes)))
+        for code in self.codes:
+            self.addresses[code] = (f"127.0.0.1:{next(ports)}", f"127.0.0.1:{next(ports)}")
+
+    async def start_centers(self, per_process: int) -> None:
         configs = [self.config(code) for code in self.codes]
         for number, first in enumerate(range(0, len(configs), per_process)):
             log = self.cluster.root / f"host-{number}.log"
             self.hosts.append(Host.launch(f"host-{number}", configs[first : first + per_process], log))
         await asyncio.gather(*(host.wait_ready() for host in self.hosts))
-
-    def addresses(self) -> dict[str, tuple[str, str]]:
-        return {name: (a.tls, a.mtls) for host in self.hosts for name, a in host.centers.items()}
+        announced = {name: (a.tls, a.mtls) for host in self.hosts for name, a in host.centers.items()}
+        planned = {f"centers/{center_id(code)}": address for code, address in self.addresses.items()}
+        if announced != planned:
+            raise RuntimeError("the centers do not listen where the directory says they do")
 
     async def register(self) -> None:
         assert self.directory is not None
@@ -90,7 +104,6 @@ class National:
         )
         stub: Any = directory_pb2_grpc.DirectoryServiceStub(channel)
         admin = token(self.cluster, common_pb2.ROLE_DIRECTORY_ADMIN, "admins/national")
-        addresses = self.addresses()
         everything = municipalities()
         for code in self.codes:
             certs = self.cluster.certs_for(center_id(code))
@@ -100,7 +113,7 @@ class National:
                 municipality.name[:100],
                 (municipality.name_eng or code)[:100],
                 geometry_area(municipality.geometry),
-                addresses[f"centers/{center_id(code)}"][1],
+                self.addresses[code][1],
                 certs.server_name,
                 certs.fingerprints(),
                 municipalities_=[common_pb2.AdministrativeCodes(statistics_code=code)],
@@ -123,7 +136,7 @@ class National:
     def emergency_stub(self, code: str) -> Any:
         name = center_id(code)
         if name not in self.channels:
-            address = self.addresses()[f"centers/{name}"][0]
+            address = self.addresses[code][0]
             self.channels[name] = tls_channel(
                 self.cluster.pki.ca_cert, address, self.cluster.certs_for(name).server_name
             )
@@ -184,12 +197,13 @@ async def run_national(
     figures = Figures(centers=len(codes), processes=-(-len(codes) // per_process))
     try:
         began = time.monotonic()
-        await national.start(per_process)
-        figures.startup_s = time.monotonic() - began
-        began = time.monotonic()
+        await national.start_directory()
+        registering = time.monotonic()
         await national.register()
-        figures.register_s = time.monotonic() - began
-        await asyncio.sleep(REGISTRY_RELOAD_S + 1.5)  # every center's registry knows every peer
+        figures.register_s = time.monotonic() - registering
+        await national.start_centers(per_process)
+        figures.startup_s = time.monotonic() - began - figures.register_s
+        await asyncio.sleep(SETTLE_S)  # the centers' first registry loads finish
         figures.rss_bytes = national.rss()
         simulator = national.simulator()
         planned = plan(municipalities(), codes, count, seed)

@@ -67,8 +67,9 @@ def print_report(console: Console, figures: Figures, outcomes: list[Outcome]) ->
     )
     console.print(table)
     console.print(
-        "end to end: raise → 112 dispatch requested at the responsible center; routing: raise →"
-        " accepted at the responsible center (the centers' own timestamps)"
+        "end to end: the app's RaiseEmergency call → 112 dispatch requested at the responsible"
+        " center; routing: RAISED at the home center → accepted at the responsible center"
+        " (directory resolution, pin check, forward); both from the centers' own timestamps"
     )
     for outcome in [o for o in outcomes if not o.correct][:SHOWN_FAILURES]:
         sos = outcome.sos

@@ -9,7 +9,8 @@ original 2018 boundary contains the point (shapely, independent of the directory
 An SOS counts as routed right when the home center's view names the ground-truth center as handling
 center and that center holds the incident with a 112 dispatch to its own situation room. Latencies
 come from the centers' own timestamps (one machine, one clock), so polling does not distort them:
-routing = raise → accepted at the responsible center, end to end = raise → dispatch requested there.
+routing = RAISED at home → accepted at the responsible center (resolution, pin check, forward); end
+to end = the app's RaiseEmergency call → 112 dispatch requested at the responsible center.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Outcome:
     sos: Sos
     handled_by: str = ""  # center name the home center shows as handling
     dispatched_to: str = ""  # 112 agency dispatched at the handling center
-    routing_s: float | None = None  # raise → accepted at the responsible center (forwarded only)
+    routing_s: float | None = None  # RAISED at home → accepted at the responsible center (forwarded)
     end_to_end_s: float | None = None  # raise → dispatch requested at the responsible center
     error: str = ""
 
@@ -166,7 +167,8 @@ class Simulator:
         outcome.dispatched_to = police[0].agency
         outcome.end_to_end_s = _seconds(police[0].request_time) - raised_at
         if handler != sos.home:
-            outcome.routing_s = _seconds(held.create_time) - raised_at
+            home_raised = created.raise_time if created.HasField("raise_time") else created.create_time
+            outcome.routing_s = _seconds(held.create_time) - _seconds(home_raised)
 
     async def _home_view(self, home: str, name: str) -> emergency_pb2.Emergency | None:
         seen: emergency_pb2.Emergency = await self.stub_for(home).GetEmergency(
