@@ -185,3 +185,34 @@ async def test_a_cancelled_caller_does_not_leave_the_batch_open(store: SqliteSto
     async with store.transaction() as tx:
         await tx.execute("INSERT INTO things (name) VALUES ('after')")
     assert await store.fetchone("SELECT 1 FROM things WHERE name = 'after'") is not None
+
+
+async def test_a_transaction_waits_off_the_loop_while_another_process_holds_the_write_lock(
+    store: SqliteStore,
+) -> None:
+    """BEGIN is tried on the loop without waiting; when another connection (an import in another
+    process) holds the write lock, the transaction waits on the writer thread, the loop keeps
+    running, and it commits once the lock is free."""
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    async def write() -> None:
+        async with store.transaction() as tx:
+            await tx.execute("INSERT INTO things (name) VALUES ('after-the-lock')")
+
+    ticker = asyncio.create_task(tick())
+    writing = asyncio.create_task(write())
+    await asyncio.sleep(0.3)
+    assert not writing.done() and ticks >= 10
+    other.execute("ROLLBACK")
+    other.close()
+    await asyncio.wait_for(writing, 10)
+    ticker.cancel()
+    assert await count(store, "things") == 1

@@ -16,8 +16,10 @@ Statements: a transaction's ``execute``/``fetchone``/``fetchall`` run on the eve
 the writer connection the transaction holds the lock of. Inside ``BEGIN IMMEDIATE`` they never wait
 for a lock and never fsync (WAL appends reach the disk at COMMIT), so each takes microseconds —
 less than handing it to the writer thread and back, which under load cost more than the statement
-and let the loop sit idle between them. What may wait or take long stays on the writer thread:
-BEGIN (busy timeout), COMMIT (fsync, checkpoints) and ``Transaction.run`` (bulk work).
+and let the loop sit idle between them. BEGIN IMMEDIATE is tried on the loop too, without a busy
+timeout; only when another connection holds the write lock does it go to the writer thread and
+wait there. What may wait or take long stays on the writer thread: a contended BEGIN (busy
+timeout), COMMIT (fsync, checkpoints) and ``Transaction.run`` (bulk work).
 
 Group commit: the fsync of a FULL commit is most of a small transaction's cost, so transactions
 that queue up while one runs share the next commit. Each :meth:`SqliteStore.transaction` runs in
@@ -59,6 +61,8 @@ READER_THREADS = 4
 _AUDIT_COLUMNS = "seq, time, actor, action, resource, purpose, outcome, prev_hash, hash"
 
 
+#: How long a connection waits for a lock another connection (process) holds, ms.
+BUSY_TIMEOUT_MS = 30_000
 #: Page cache of the writer connection, KiB (see _connect).
 WRITER_CACHE_KIB = 16 * 1024
 
@@ -67,7 +71,7 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     if readonly:
         conn.execute("PRAGMA query_only = ON")
     else:
@@ -366,6 +370,20 @@ class SqliteStore:
             conn.execute("BEGIN IMMEDIATE")
         conn.execute(f"SAVEPOINT {_SAVEPOINT}")
 
+    def _begin_at_once(self, conn: sqlite3.Connection) -> bool:
+        """(loop) :meth:`_begin` without waiting: False, with nothing begun, when another
+        connection holds the write lock (e.g. an import in another process) — then the writer
+        thread begins and waits for it. Saves a thread round trip on the usual, uncontended path."""
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+        return True
+
     def _close_savepoint(
         self, conn: sqlite3.Connection, batch: _Batch, tx: SqliteTransaction | None, commit: bool
     ) -> None:
@@ -416,7 +434,7 @@ class SqliteStore:
             try:
                 if self._writer is not None and self._writer.in_transaction:
                     self._writer.execute(f"SAVEPOINT {_SAVEPOINT}")  # joins the open batch
-                else:
+                elif self._writer is None or not self._begin_at_once(self._writer):
                     await self._shielded(self._begin)  # BEGIN IMMEDIATE may wait (busy timeout)
                 tx = SqliteTransaction(self, self.clock.now())
                 yield tx
