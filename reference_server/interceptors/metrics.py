@@ -64,8 +64,28 @@ def status_code_of(call: Call, error: BaseException | None) -> str:
 
 
 class MetricsInterceptor(AroundInterceptor):
+    def __init__(self) -> None:
+        # Label children looked up once per method (and code), not on every call.
+        self._in_flight: dict[str, Gauge] = {}
+        self._finished: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+
+    def _gauge(self, method: str) -> Gauge:
+        gauge = self._in_flight.get(method)
+        if gauge is None:
+            gauge = self._in_flight[method] = IN_FLIGHT.labels(method=method)
+        return gauge
+
+    def _done(self, method: str, code: str) -> tuple[Counter, Histogram]:
+        found = self._finished.get((method, code))
+        if found is None:
+            found = self._finished[(method, code)] = (
+                REQUESTS.labels(method=method, code=code),
+                LATENCY.labels(method=method, code=code),
+            )
+        return found
+
     async def around(self, call: Call, invoke: Invoke) -> Any:
-        gauge = IN_FLIGHT.labels(method=call.method)
+        gauge = self._gauge(call.method)
         gauge.inc()
         started = time.perf_counter()
         error: BaseException | None = None
@@ -78,5 +98,6 @@ class MetricsInterceptor(AroundInterceptor):
             gauge.dec()
             code = status_code_of(call, error)
             call.notes["code"] = code
-            REQUESTS.labels(method=call.method, code=code).inc()
-            LATENCY.labels(method=call.method, code=code).observe(time.perf_counter() - started)
+            requests, latency = self._done(call.method, code)
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
