@@ -119,7 +119,9 @@ class Federation:
         self._loops: list[asyncio.Task[None]] = []
         self._mirror_wakeup = asyncio.Event()
         self._handoffs: set[str] = set()
-        self.home_handoff = HomeHandoff(self)
+        self.home_handoff = HomeHandoff(
+            self, gap=HANDOFF_GAP, retry=HANDOFF_RETRY, check_path=check_response_path
+        )
         self._last_full_reload = 0.0
 
     def _identity(self) -> Identity | None:

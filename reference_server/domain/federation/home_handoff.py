@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from ansim.v1 import common_pb2, federation_pb2
@@ -35,8 +36,18 @@ log = logging.getLogger("ansim.federation")
 class HomeHandoff:
     """Watches the fixes of emergencies handled here that were raised here (route LOCAL)."""
 
-    def __init__(self, federation: Federation) -> None:
+    def __init__(
+        self,
+        federation: Federation,
+        *,
+        gap: timedelta,
+        retry: timedelta,
+        check_path: Callable[[Sequence[str], str, Sequence[str], str], None],
+    ) -> None:
         self.fed = federation
+        self.gap = gap
+        self.retry = retry
+        self.check_path = check_path
         self._running: set[str] = set()
 
     async def moved(self, emergency: str, locations: Sequence[common_pb2.Location]) -> None:
@@ -45,6 +56,12 @@ class HomeHandoff:
         if me is None or not me.HasField("service_area") or not locations:
             return
         latest = max(locations, key=lambda f: (f.fix_time.seconds, f.fix_time.nanos))
+        inside = intersects_region(area_geometry(me.service_area), latest)
+        seen = await self.fed.ctx.store.fetchone(
+            "SELECT status, outside_since FROM fed_routes WHERE home_emergency = ?", (emergency,)
+        )
+        if seen is None or seen["status"] != "LOCAL" or (inside and not seen["outside_since"]):
+            return  # the usual case, inside the area: nothing to record, no write per fix
         async with self.fed.ctx.store.transaction() as tx:
             route = await tx.fetchone("SELECT * FROM fed_routes WHERE home_emergency = ?", (emergency,))
             if route is None or route["status"] != "LOCAL":
@@ -59,7 +76,7 @@ class HomeHandoff:
             forwarded.location.CopyFrom(latest)
             when = latest.fix_time.ToDatetime(tzinfo=tx.now.tzinfo)
             since = from_rfc3339(route["outside_since"]) if route["outside_since"] else None
-            if intersects_region(area_geometry(me.service_area), latest):
+            if inside:
                 since = None
             elif since is None:
                 since = when
@@ -73,9 +90,7 @@ class HomeHandoff:
                     emergency,
                 ),
             )
-        from reference_server.domain.federation.engine import HANDOFF_GAP
-
-        if since is not None and when - since >= HANDOFF_GAP and emergency not in self._running:
+        if since is not None and when - since >= self.gap and emergency not in self._running:
             self._running.add(emergency)
             self.fed._spawn(self._loop(emergency), f"ansim-home-handoff-{emergency}")
 
@@ -91,13 +106,11 @@ class HomeHandoff:
         return federation_pb2.ForwardedEmergency.FromString(route["emergency"])
 
     async def _loop(self, emergency: str) -> None:
-        from reference_server.domain.federation.engine import HANDOFF_RETRY
-
         try:
             while (forwarded := await self._active(emergency)) is not None:
                 if await self._try(emergency, forwarded):
                     return
-                await asyncio.sleep(HANDOFF_RETRY.total_seconds())  # keep handling; retry [FED-021]
+                await asyncio.sleep(self.retry.total_seconds())  # keep handling; retry [FED-021]
         finally:
             self._running.discard(emergency)
 
@@ -120,12 +133,10 @@ class HomeHandoff:
             request.routing_evidence.CopyFrom(resolution.evidence)
 
         async def send(center: str, deadline_s: float) -> federation_pb2.HandoffEmergencyResponse:
-            from reference_server.domain.federation.engine import check_response_path
-
             response: federation_pb2.HandoffEmergencyResponse = await fed.call_peer(
                 center, "HandoffEmergency", request, deadline_s
             )
-            check_response_path([fed.me], center, response.via, response.emergency)
+            self.check_path([fed.me], center, response.via, response.emergency)
             return response
 
         outcome = await run_schedule(candidates[:1], send)
