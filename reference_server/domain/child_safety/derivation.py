@@ -4,7 +4,7 @@ ordering) and the time-based rules (TAG-014 danger-zone exit, TAG-015 missed exp
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from ansim.v1 import child_safety_pb2 as cs
 from ansim.v1 import common_pb2
@@ -169,13 +169,14 @@ async def on_sighting(
     ward: cs.Ward,
     reader: cs.Reader,
     event: cs.TagEvent,
+    observed: datetime,
     location: common_pb2.Location,
     test_exit_absence: timedelta | None = None,
 ) -> list[Derived]:
-    """Derived events of one accepted SIGHTING of ``ward`` (place and danger rules);
-    ``test_exit_absence`` replaces the zones' exit absence for TEST-mode sightings [TAG-022].
-    The state read and changed is ``state``'s (written back by its flush, in its transaction)."""
-    observed = event.observed_time.ToDatetime(tzinfo=UTC)
+    """Derived events of one accepted SIGHTING of ``ward`` observed at ``observed`` (place and
+    danger rules); ``test_exit_absence`` replaces the zones' exit absence for TEST-mode sightings
+    [TAG-022]. The state read and changed is ``state``'s (written back by its flush, in its
+    transaction)."""
     if not await _ordered(state, ward.name, observed) or not ward.active:
         return []
     found: list[Derived] = []

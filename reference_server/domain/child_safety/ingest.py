@@ -11,12 +11,13 @@ from datetime import UTC, datetime, timedelta
 
 from ansim.v1 import child_safety_pb2 as cs
 from ansim.v1 import common_pb2, emergency_pb2, error_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from ansim_sdk.errors import AnsimError, FieldViolation, InvalidArgument
 from ansim_sdk.validation import violations_of
 from reference_server.clock import Clock, from_rfc3339, to_rfc3339
 from reference_server.domain.child_safety import repository
-from reference_server.domain.child_safety.common import center_of, content_hash, not_found, not_owner, to_ts
+from reference_server.domain.child_safety.common import center_of, content_hash, not_found, not_owner
 from reference_server.domain.child_safety.derivation import (
     new_id,
     on_sighting,
@@ -59,6 +60,11 @@ def ack(event_id: str, status: int, error: AnsimError | None = None, emergency: 
 
 def rejected(event_id: str, error: AnsimError) -> cs.TagEventAck:
     return ack(event_id, cs.TAG_EVENT_ACK_STATUS_REJECTED, error)
+
+
+def _micros(stamp: Timestamp) -> tuple[int, int]:
+    """A Timestamp to compare as its datetime would (to the microsecond), without making one."""
+    return stamp.seconds, stamp.nanos // 1000
 
 
 def _event_field(event: cs.TagEvent, v: FieldViolation) -> FieldViolation:
@@ -263,15 +269,15 @@ class Ingest:
     ) -> _Outcome:
         tx = state.tx
         observed = event.observed_time.ToDatetime(tzinfo=UTC)
-        await state.insert_event(event.event_id, digest)
-        reader.last_event_time.CopyFrom(to_ts(tx.now))
-        state.changed(reader)
+        state.insert_event(event.event_id, digest)
+        state.touch(reader)
         ward = await state.load(tag.ward, cs.Ward) if tag is not None and tag.ward else None
         if ward is not None:
             state.remember_mode(ward.name, event.mode, observed)
         if tag is not None:
-            if not tag.HasField("last_seen_time") or tag.last_seen_time.ToDatetime(tzinfo=UTC) < observed:
-                tag.last_seen_time.CopyFrom(event.observed_time)
+            seen = tag.last_seen_time
+            if not tag.HasField("last_seen_time") or _micros(seen) < _micros(event.observed_time):
+                seen.CopyFrom(event.observed_time)
             if event.kind == cs.TAG_EVENT_KIND_LOW_BATTERY:
                 tag.battery_percent = event.low_battery.battery_percent
             state.changed(tag)
@@ -288,22 +294,26 @@ class Ingest:
         derived: list[Derived] = []
         if event.kind == cs.TAG_EVENT_KIND_SIGHTING and ward is not None:
             derived = await on_sighting(
-                state, ward, reader, event, location, test_exit_absence=self.notifier.test_exit_absence
+                state,
+                ward,
+                reader,
+                event,
+                observed,
+                location,
+                test_exit_absence=self.notifier.test_exit_absence,
             )
-            await tx.execute(
-                "INSERT INTO cs_sightings (ward, event_id, reader, reader_kind, observed, received, location,"
-                " derived, mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            state.add_sighting(
                 (
                     ward.name,
                     event.event_id,
                     reader.name,
                     reader.kind,
                     to_rfc3339(observed),
-                    to_rfc3339(tx.now),
+                    state.now_text,
                     location.SerializeToString(),
                     derived[0].kind if derived else 0,
                     event.mode,
-                ),
+                )
             )
         elif event.kind == cs.TAG_EVENT_KIND_LOW_BATTERY and ward is not None and tag is not None:
             recent = await tx.fetchone(

@@ -12,10 +12,12 @@ meanwhile; the copies are dropped with the transaction (a rolled-back batch leav
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ansim.v1 import child_safety_pb2 as cs
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from reference_server.clock import from_rfc3339, to_rfc3339
 from reference_server.domain.child_safety import repository
@@ -54,6 +56,21 @@ class StoredEvent:
     emergency: str
 
 
+#: Rows per multi-row INSERT (9 columns × 100 stays far below SQLite's parameter limit).
+INSERT_CHUNK = 100
+
+
+async def _insert_rows(tx: Transaction, into: str, rows: Sequence[tuple[object, ...]]) -> None:
+    """INSERT ``rows`` into ``into`` ("table (columns)") in order, a statement per chunk."""
+    for start in range(0, len(rows), INSERT_CHUNK):
+        chunk = rows[start : start + INSERT_CHUNK]
+        one = "(" + ", ".join("?" for _ in chunk[0]) + ")"
+        await tx.execute(
+            f"INSERT INTO {into} VALUES " + ", ".join(one for _ in chunk),
+            [value for row in chunk for value in row],
+        )
+
+
 def _opt(text: str | None) -> datetime | None:
     return from_rfc3339(text) if text else None
 
@@ -63,6 +80,10 @@ class IngestState:
 
     def __init__(self, tx: Transaction) -> None:
         self.tx = tx
+        #: The transaction's time as stored (RFC 3339) and as a Timestamp.
+        self.now_text = to_rfc3339(tx.now)
+        self._now_ts = Timestamp()
+        self._now_ts.FromDatetime(tx.now.astimezone(UTC))
         #: name → resource (None: no such row), shared by every event of the transaction.
         self._resources: dict[str, Resource | None] = {}
         self._uids: dict[str, str | None] = {}
@@ -75,6 +96,9 @@ class IngestState:
         self._dirty_clock: set[str] = set()
         self._dirty_presence: set[tuple[str, str]] = set()
         self._dirty_danger: set[tuple[str, str]] = set()
+        #: Rows of cs_tag_events and cs_sightings to insert, in event order.
+        self._new_events: list[tuple[str, bytes, str]] = []
+        self._new_sightings: list[tuple[str, str, str, int, str, str, bytes, int, int]] = []
         #: ward → (mode, observed) of its newest event in this transaction (CHD-017).
         self._modes: dict[str, tuple[int, datetime]] = {}
 
@@ -100,12 +124,15 @@ class IngestState:
             await self.prefetch_events([event_id])
         return self._events[event_id]
 
-    async def insert_event(self, event_id: str, digest: bytes) -> None:
-        await self.tx.execute(
-            "INSERT INTO cs_tag_events (event_id, content_hash, received) VALUES (?, ?, ?)",
-            (event_id, digest, to_rfc3339(self.tx.now)),
-        )
+    def insert_event(self, event_id: str, digest: bytes) -> None:
+        """Store the event id with its content hash (written by :meth:`flush`)."""
+        self._new_events.append((event_id, digest, self.now_text))
         self._events[event_id] = StoredEvent(digest, "")
+
+    def add_sighting(self, row: tuple[str, str, str, int, str, str, bytes, int, int]) -> None:
+        """A row of the track, ``cs_sightings`` (ward, event_id, reader, reader_kind, observed,
+        received, location, derived, mode), written by :meth:`flush` in the order added."""
+        self._new_sightings.append(row)
 
     # -- registry resources -------------------------------------------------------------------
 
@@ -130,6 +157,12 @@ class IngestState:
             self._uids[uid] = str(row["name"]) if row is not None else None
         name = self._uids[uid]
         return await self.load(name, cs.Tag) if name is not None else None
+
+    def touch(self, reader: cs.Reader) -> None:
+        """Set the reader's ``last_event_time`` to the transaction's time (once is enough)."""
+        if reader.name not in self._dirty_resources:
+            reader.last_event_time.CopyFrom(self._now_ts)
+            self.changed(reader)
 
     def changed(self, message: cs.Tag | cs.Reader) -> None:
         """Note that ``message`` (a loaded resource) was changed; :meth:`flush` saves it."""
@@ -203,6 +236,14 @@ class IngestState:
     async def flush(self) -> None:
         """Write everything changed since the last flush into the transaction."""
         tx = self.tx
+        await _insert_rows(tx, "cs_tag_events (event_id, content_hash, received)", self._new_events)
+        await _insert_rows(
+            tx,
+            "cs_sightings (ward, event_id, reader, reader_kind, observed, received, location, derived, mode)",
+            self._new_sightings,
+        )
+        self._new_events.clear()
+        self._new_sightings.clear()
         for name, message in self._dirty_resources.items():
             await repository.save(tx, name, message)
         for ward in self._dirty_clock:
