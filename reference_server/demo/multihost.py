@@ -7,7 +7,8 @@ Each config file is one complete center, exactly as ``ansim serve --config`` wou
 and its own federation engine. Only the process, the event loop and the Prometheus registry are
 shared. Centers talk to each other and to the directory over real gRPC, never in memory.
 
-Machine-readable lines on stdout, one per center, then one when all are up:
+Machine-readable lines on stdout, one per center, then one when all are up and have loaded their
+registry from the directory:
 
     ANSIM_CENTER centers/m11010 127.0.0.1:40001 127.0.0.1:40002
     ANSIM_READY
@@ -48,6 +49,14 @@ def warm_up() -> None:
     serving_agencies(directory_pb2.CenterEntry(), 37.5729, 126.9794)
 
 
+async def federation_started(center: CenterServer) -> None:
+    """Wait until the center's federation engine has loaded its registry from the directory (the
+    start task the federation plugin leaves in the domain; it never raises)."""
+    task = center.ctx.domain.extra.get("federation_start")
+    if isinstance(task, asyncio.Task):
+        await task
+
+
 async def host(configs: list[Path]) -> None:
     warm_up()
     stopping = asyncio.Event()
@@ -61,6 +70,7 @@ async def host(configs: list[Path]) -> None:
             centers.append(center)
             name = center.ctx.settings.center_name
             print(f"ANSIM_CENTER {name} {center.address} {center.mtls_address or '-'}", flush=True)
+        await asyncio.gather(*(federation_started(center) for center in centers))
         print("ANSIM_READY", flush=True)
         await stopping.wait()
     finally:

@@ -31,6 +31,7 @@ from reference_server.demo.national_report import Figures, print_report
 from reference_server.demo.national_sos import (
     Outcome,
     Simulator,
+    Sos,
     center_id,
     fire_agency,
     plan,
@@ -43,8 +44,6 @@ CONCURRENCY = 8
 #: How often each center reloads its registry from the directory (incremental, DIR-021). Every
 #: entry is registered before the centers start, so this only matters if a first load failed.
 REGISTRY_RELOAD_S = 10
-#: Pause between "all centers up" and the first SOS.
-SETTLE_S = 1.0
 
 
 @dataclass
@@ -168,7 +167,7 @@ class National:
         for channel in self.channels.values():
             await channel.close(None)
         for host in self.hosts:
-            host.popen.terminate()
+            host.terminate()
         for host in self.hosts:
             host.stop()
         self.cluster.stop_all()
@@ -203,13 +202,12 @@ async def run_national(
         figures.register_s = time.monotonic() - registering
         await national.start_centers(per_process)
         figures.startup_s = time.monotonic() - began - figures.register_s
-        await asyncio.sleep(SETTLE_S)  # the centers' first registry loads finish
         figures.rss_bytes = national.rss()
         simulator = national.simulator()
         planned = plan(municipalities(), codes, count, seed)
         semaphore = asyncio.Semaphore(CONCURRENCY)
 
-        async def one(sos: Any) -> Outcome:
+        async def one(sos: Sos) -> Outcome:
             async with semaphore:
                 return await simulator.run(sos)
 
