@@ -33,7 +33,7 @@ def test_killing_any_one_process_loses_no_sos(tmp_path: Path) -> None:
         [str(Path(sys.executable).parent / "ansim"), "demo", "--only", "resilience", "--keep", str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=150,
+        timeout=240,  # a loaded CI machine: every restart of a center is CPU-bound
         env={**os.environ, "COLUMNS": "250"},
     )
     output = result.stdout[-6000:] + result.stderr[-2000:]
@@ -44,7 +44,7 @@ def test_killing_any_one_process_loses_no_sos(tmp_path: Path) -> None:
         assert "passed" in line and "none lost" in line, line
     for peer in TARGETS[1:4]:
         assert "fallback at home" in lines[peer] and "SUPERSEDED" in lines[peer], lines[peer]
-    assert re.search(r"resent \(\d+ retries\)", lines[TARGETS[4]]), lines[TARGETS[4]]
+    assert re.search(r"none doubled; resent \d+ times", lines[TARGETS[4]]), lines[TARGETS[4]]
     timeline = result.stdout[: result.stdout.index("Summary")]
     ledger = [line for line in timeline.splitlines() if "│ ledger" in line]
     assert len(ledger) == 8 + 3 * 4 + 8, "\n".join(ledger)  # every press accounted for, once

@@ -86,6 +86,26 @@ class Views:
         )
         return list(reply.emergencies)
 
+    async def raised_at_home(self) -> int:
+        """How many app SOS emergencies the home center holds (every page): N presses must add N."""
+        stub = emergency_pb2_grpc.EmergencyServiceStub(self.channel(HOME))
+        count, token = 0, ""
+        while True:
+            reply = await stub.ListEmergencies(
+                emergency_pb2.ListEmergenciesRequest(
+                    parent=f"centers/{HOME}",
+                    page_size=1000,
+                    page_token=token,
+                    kinds=[emergency_pb2.EMERGENCY_KIND_APP_SOS],
+                ),
+                metadata=self.demo.operator(HOME),
+                timeout=3,
+            )
+            count += sum(1 for e in reply.emergencies if e.name.startswith(f"centers/{HOME}/"))
+            if not reply.next_page_token:
+                return count
+            token = reply.next_page_token
+
     async def emergency(self, center_id: str, name: str) -> emergency_pb2.Emergency:
         found: emergency_pb2.Emergency = await emergency_pb2_grpc.EmergencyServiceStub(
             self.channel(center_id)

@@ -14,8 +14,11 @@ region's 112.
 - *a peer center*: its press falls back at home within 5 s, dispatched to the home center's own
   112 (FED-014), and once the center is back the recovery forward moves it there and supersedes
   the home dispatch (FED-015); the other presses go straight to their centers.
-- *the home center*: presses acknowledged just before the kill are mid-routing when it dies and must
-  be routed after the restart; presses made while it is down are resent until it answers.
+- *the home center*: it is killed while presses are in flight — the first answered one is
+  mid-routing and must be routed after the restart, the others are cut off — and presses made while
+  it is down are resent until it answers; no press may become two emergencies (EMG-003).
+
+Every target also counts the app SOS emergencies at home: N presses add exactly N.
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ansim.v1 import directory_pb2
+
 from reference_server.demo.cluster import Cluster, Process
 from reference_server.demo.ledger import Entry, Views, settle
-from reference_server.demo.presses import HOME, REGIONS, Press, new_press, send
+from reference_server.demo.presses import HOME, REGIONS, Press, Region, new_press, send
 from reference_server.demo.runner import Demo
+from reference_server.domain.directory.signing import verify_answer
 
 #: How long the ledger may take to settle after a restart (recovery runs every 2 s, doubling).
 SETTLE_S = 14.0
@@ -44,6 +50,17 @@ class Resilience:
 
     def __init__(self, demo: Demo) -> None:
         self.demo = demo
+        #: SOS emergencies at home before the first press, and the presses made since.
+        self.baseline: int | None = None
+        self.pressed = 0
+
+    async def count_from_here(self) -> None:
+        """Start a target: the emergencies at home now, no presses yet."""
+        views = Views(self.demo)
+        try:
+            self.baseline, self.pressed = await views.raised_at_home(), 0
+        finally:
+            await views.close()
 
     @property
     def cluster(self) -> Cluster:
@@ -80,7 +97,7 @@ class Resilience:
         acknowledged [APP-001]."""
         address = self.cluster.processes[HOME].address
         regions = [r for r in REGIONS if where is None or r.center_id in where]
-        presses = [new_press(self.cluster, region, tag) for region in regions]
+        presses = [self.new_press(region, tag) for region in regions]
         await asyncio.gather(*(send(self.cluster, address, p) for p in presses))
         for press in presses:
             self.demo.timeline.add(
@@ -91,6 +108,10 @@ class Resilience:
                 (press.acknowledged - press.began) * 1000,
             )
         return presses
+
+    def new_press(self, region: Region, tag: str) -> Press:
+        self.pressed += 1
+        return new_press(self.cluster, region, tag)
 
     async def fallback_seen(self, press: Press) -> float:
         """Seconds from the acknowledgement until the home center dispatched it itself [FED-014]."""
@@ -120,26 +141,22 @@ class Resilience:
             raise AssertionError(f"fallback after {elapsed:.1f} s to {agencies}, not {FALLBACK_AGENCY}")
         return elapsed
 
-    async def forwarded(self, presses: Sequence[Press]) -> None:
-        """Wait until the home center has forwarded each press (its handling center moved)."""
-        views = Views(self.demo)
-        try:
-            for press in presses:
-
-                async def moved(press: Press = press) -> bool:
-                    seen = await views.emergency(HOME, press.name)
-                    return seen.handling_center == press.region.center
-
-                await self.demo.eventually(moved, f"the forward of {press.region.label}", 5.0)
-        finally:
-            await views.close()
-
     # -- the ledger -------------------------------------------------------------------------
 
     async def ledger(
         self, presses: Sequence[Press], must_fall_back: Callable[[Press], bool | None]
     ) -> list[Entry]:
         entries = await asyncio.gather(*(settle(self.demo, p, SETTLE_S) for p in presses))
+        if self.baseline is not None:  # no press became two emergencies (APP-001, EMG-003)
+            views = Views(self.demo)
+            try:
+                held = await views.raised_at_home()
+            finally:
+                await views.close()
+            if held - self.baseline != self.pressed:
+                raise AssertionError(
+                    f"{self.pressed} presses, {held - self.baseline} new emergencies at home"
+                )
         for entry in entries:
             expected = must_fall_back(entry.press)
             ok = expected is None or expected == entry.fell_back
@@ -158,18 +175,42 @@ class Resilience:
     # -- the targets ------------------------------------------------------------------------
 
     async def directory_down(self) -> str:
+        await self.count_from_here()
         before = await self.press_all("before")
-        await self.forwarded(before)  # each location now has a cached, signed answer at home
+        await self.ledger(before, lambda p: None)  # each location has a cached, signed answer at home
         self.kill("directory")
         during = await self.press_all("directory down")
         restarting = asyncio.ensure_future(self.restart("directory"))
         try:  # while it is down: cached answers and the last registry [DIR-019, DIR-020, DIR-021]
-            await self.ledger([*before, *during], lambda p: False)
+            await self.ledger(during, lambda p: False)
         finally:
             await restarting
-        return f"{len(before) + len(during)} presses, none lost; routed from cached answers while down"
+        await self.directory_intact()
+        return (
+            f"{len(before) + len(during)} presses, none lost; routed from cached answers while down;"
+            " restarted directory signs with the same keys"
+        )
+
+    async def directory_intact(self) -> None:
+        """The restarted directory answers from its store with the keys the centers hold [DIR-017]."""
+        region = REGIONS[0]
+        response = await self.demo.directory_stub().ResolveCenter(
+            directory_pb2.ResolveCenterRequest(
+                location=self.demo.loc(region.latitude, region.longitude, region.radius_m), service="sos"
+            ),
+            metadata=self.demo.admin(),
+            timeout=3,
+        )
+        answer = verify_answer(response, self.demo.keys)
+        got = [c.center for c in answer.candidates]
+        self.demo.timeline.add(
+            "directory", "resolver", f"after the restart: {region.label} → {got}; signature verified"
+        )
+        if got != [region.center]:
+            raise AssertionError(f"the restarted directory resolved {region.label} to {got}")
 
     async def peer_down(self, center_id: str) -> str:
+        await self.count_from_here()
         self.kill(center_id)
         presses = await self.press_all(f"{center_id} down")
         victim = next(p for p in presses if p.region.center_id == center_id)
@@ -182,30 +223,34 @@ class Resilience:
         )
 
     async def home_down(self) -> str:
-        mid_routing = await self.press_all("just before")
-        self.kill(HOME)
+        """Killed while presses are in flight: some answered (and mid-routing), some cut off."""
+        await self.count_from_here()
         address = self.cluster.processes[HOME].address
-        during = [new_press(self.cluster, region, "home down") for region in REGIONS]
-        sending = asyncio.gather(*(send(self.cluster, address, p) for p in during))
+        cut = [self.new_press(region, "in flight") for region in REGIONS]
+        first = [asyncio.ensure_future(send(self.cluster, address, p)) for p in cut]
+        await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+        self.kill(HOME)
+        during = [self.new_press(region, "home down") for region in REGIONS]
+        sending = asyncio.gather(*first, *(send(self.cluster, address, p) for p in during))
         await asyncio.sleep(HOME_DOWN_S)
         await self.restart(HOME)
         await sending
-        for press in during:
+        for press in [*cut, *during]:
             self.demo.timeline.add(
                 f"centers/{HOME}",
                 "app",
-                f"SOS {press.region.label} (home down) → {press.name}"
-                f" after {press.attempts} attempts with one request_id",
+                f"SOS {press.region.label} → {press.name} after {press.attempts} attempt(s)"
+                " with one request_id",
                 (press.acknowledged - press.began) * 1000,
-                ok=press.attempts > 1,
+                ok=press.attempts > 1 or press in cut,
             )
         if any(p.attempts < 2 for p in during):
             raise AssertionError("a press made while the home center was down was answered at once")
-        await self.ledger([*mid_routing, *during], lambda p: None)
-        retries = sum(p.attempts - 1 for p in during)
+        await self.ledger([*cut, *during], lambda p: None)
+        retries = sum(p.attempts - 1 for p in [*cut, *during])
         return (
-            f"{len(mid_routing) + len(during)} presses, none lost; {len(mid_routing)} routed after the"
-            f" restart, {len(during)} resent ({retries} retries) until it answered"
+            f"{len(cut) + len(during)} presses (some cut off by the kill), none lost, none doubled;"
+            f" resent {retries} times with their request_id until it answered"
         )
 
 
