@@ -85,7 +85,12 @@ class Host:
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct ports free right now (all held open until every one is chosen)."""
+    """``count`` distinct ports free right now (all held open until every one is chosen).
+
+    They stay free until the centers bind them in practice: Linux hands out odd ports to ``bind``
+    to port 0 and prefers even ones for the source port of ``connect``. Should one be taken
+    meanwhile, its center fails to start and the run stops with that host's error.
+    """
     with contextlib.ExitStack() as stack:
         ports: list[int] = []
         for _ in range(count):
