@@ -51,7 +51,10 @@ def print_report(console: Console, figures: Figures, outcomes: list[Outcome]) ->
         f"{figures.rss_bytes / MIB:.0f} MiB ({figures.rss_bytes / MIB / max(figures.centers, 1):.1f} MiB"
         f" per center); {figures.rss_after_bytes / MIB:.0f} MiB after the traffic",
     )
-    table.add_row("RSS of the directory", f"{figures.directory_rss_bytes / MIB:.0f} MiB")
+    total = figures.rss_after_bytes + figures.directory_rss_bytes
+    table.add_row(
+        "RSS of the directory", f"{figures.directory_rss_bytes / MIB:.0f} MiB (total {total / MIB:.0f} MiB)"
+    )
     rate = count / figures.traffic_s if figures.traffic_s else 0.0
     table.add_row("random SOS", f"{count} in {figures.traffic_s:.1f} s ({rate:.1f}/s)")
     table.add_row("forwarded / handled at home", f"{len(forwarded)} / {count - len(forwarded)}")
