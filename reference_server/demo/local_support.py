@@ -21,6 +21,7 @@ from ansim.v1 import (
     emergency_pb2_grpc,
     guardian_pb2,
     guardian_pb2_grpc,
+    safe_trip_pb2,
     safe_trip_pb2_grpc,
 )
 
@@ -49,6 +50,33 @@ def circle(lat: float, lon: float, radius_m: float) -> common_pb2.Area:
 
 def kind_name(enum: Any, value: int, prefix: str) -> str:
     return str(enum.Name(value)).removeprefix(prefix)
+
+
+def change_name(item: guardian_pb2.StreamNotificationsResponse) -> str:
+    return kind_name(guardian_pb2.NotificationChange, item.change, "NOTIFICATION_CHANGE_")
+
+
+def level_name(level: int) -> str:
+    return kind_name(guardian_pb2.EscalationLevel, level, "ESCALATION_LEVEL_")
+
+
+def alert_name(kind: int) -> str:
+    return kind_name(safe_trip_pb2.TripAlertKind, kind, "TRIP_ALERT_KIND_")
+
+
+def state_name(state: int) -> str:
+    return kind_name(safe_trip_pb2.SafeTripState, state, "SAFE_TRIP_STATE_")
+
+
+def dispatched_to(emergency: emergency_pb2.Emergency) -> list[str]:
+    """The agencies an emergency has been dispatched to."""
+    return [a.agency for a in emergency.dispatched_agencies]
+
+
+def require(condition: bool, message: str) -> None:
+    """A scenario's check: what arrived is not what the spec requires."""
+    if not condition:
+        raise AssertionError(message)
 
 
 class Background(Generic[T]):
