@@ -1,20 +1,21 @@
 """Build, run and gracefully stop one reference center.
 
 The server gets, outermost first: metrics → logging → spec version → error mapping → auth (→
-live-mode guard in insecure development mode), installed as one ``InterceptorChain``. Observers sit outside auth so that refused calls are counted and logged
-too, and error mapping wraps auth so that its refusals carry the same rich statuses as domain
-errors. Then come the health service (per-service status), reflection (every registered service)
-and the servicers of the service plugins.
+live-mode guard in insecure development mode), installed as one ``InterceptorChain``. Observers sit
+outside auth so that refused calls are counted and logged too, and error mapping wraps auth so that
+its refusals carry the same rich statuses as domain errors. Then come the health service
+(per-service status), reflection (every registered service) and the servicers of the service
+plugins.
 
 Shutdown (SIGTERM / SIGINT or :meth:`CenterServer.stop`): health goes NOT_SERVING, event streams
 end cleanly (OK, resumable by cursor), the server stops accepting calls and gives in-flight ones the
-configured grace, then the store closes.
+configured grace, then the background work of the plugins stops (``ServerContext.lifecycle``), then
+the store closes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Sequence
@@ -182,6 +183,9 @@ class CenterServer:
         await self.stop()
 
     async def stop(self) -> None:
+        """Stop in the order that loses no acknowledged work: health NOT_SERVING, event streams end,
+        the server stops accepting and in-flight calls get the grace, then every background task and
+        loop is stopped (bounded by the grace too), and only then does the store close."""
         if self._stopped.is_set():
             return
         self._stopping.set()
@@ -189,14 +193,9 @@ class CenterServer:
         log.info("shutting down", extra={"grace_s": grace})
         await self.ctx.health.enter_graceful_shutdown()
         await self.ctx.publisher.close()
-        for task in self.ctx.background:
-            task.cancel()
-        await asyncio.gather(*self.ctx.background, return_exceptions=True)
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
         await self.server.stop(grace)
+        housekeeping = [self._housekeeping] if self._housekeeping is not None else []
+        await self.ctx.lifecycle.stop(max(grace, 1.0), [*self.ctx.background, *housekeeping])
         await self.ctx.store.close()
         if self._metrics_http is not None:
             self._metrics_http.shutdown()

@@ -13,6 +13,7 @@ from reference_server.clock import Clock
 from reference_server.config import CenterSettings
 from reference_server.domain.ports import DomainPorts
 from reference_server.events.publisher import Publisher
+from reference_server.lifecycle import Lifecycle
 from reference_server.security.tokens import TokenIssuer, TokenVerifier
 from reference_server.store.sqlite import SqliteStore
 
@@ -34,6 +35,9 @@ class ServerContext:
     domain: DomainPorts = field(default_factory=DomainPorts)
     #: Background tasks started by plugins (timers); cancelled at shutdown before the store closes.
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    #: Stop hooks of components with their own loops (schedulers, federation); with ``background``,
+    #: stopped after the server stops accepting calls and before the store closes.
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
 
 #: A service plugin registers its servicer(s) on the server and returns the full names of the

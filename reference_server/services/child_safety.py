@@ -184,6 +184,7 @@ def register(ctx: ServerContext, server: grpc.aio.Server) -> Sequence[str]:
     csg.add_TagEventServiceServicer_to_server(TagEventServicer(area), server)
     guardian_pb2_grpc.add_GuardianServiceServicer_to_server(GuardianServicer(area), server)
     area.scheduler.start()
+    ctx.lifecycle.on_stop("child-safety scheduler", area.scheduler.stop)
     return [SERVICE, "ansim.v1.TagEventService", "ansim.v1.GuardianService"]
 
 

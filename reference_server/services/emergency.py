@@ -139,6 +139,7 @@ def register(ctx: ServerContext, server: grpc.aio.Server) -> Sequence[str]:
     emergency_pb2_grpc.add_EmergencyServiceServicer_to_server(EmergencyServicer(domain), server)
     dispatch.add_to_server(domain, server)
     ctx.background.append(asyncio.get_running_loop().create_task(timers.run(domain), name="ansim-sos-timers"))
+    ctx.lifecycle.on_stop("emergency routing", domain.federated.drain, "drain")
     retention.register(ctx)  # fixes, and the emergencies themselves, after their periods [PRV-010]
     return [SERVICE, dispatch.SERVICE]
 

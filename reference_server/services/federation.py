@@ -241,4 +241,12 @@ def register(ctx: ServerContext, server: grpc.aio.Server) -> Sequence[str]:
     federation_pb2_grpc.add_FederationServiceServicer_to_server(FederationServicer(ctx, federation), server)
     task = asyncio.get_running_loop().create_task(federation.start(), name="ansim-federation-start")
     ctx.domain.extra["federation_start"] = task
+
+    async def stop() -> None:
+        # A start still reloading the registry ends first, then the loops it started and the channels.
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await federation.stop()
+
+    ctx.lifecycle.on_stop("federation", stop, "close")
     return [SERVICE]

@@ -89,6 +89,7 @@ def register(ctx: ServerContext, server: grpc.aio.Server) -> Sequence[str]:
     scheduler = TripScheduler(trips)
     ctx.domain.extra["safe_trips.scheduler"] = scheduler
     scheduler.start()
+    ctx.lifecycle.on_stop("safe-trip duress", trips.drain, "drain")
     background = getattr(ctx, "background", None)
     if isinstance(background, list) and scheduler.task is not None:
         background.append(scheduler.task)  # cancelled at shutdown before the store closes

@@ -89,6 +89,11 @@ class Federated:
     def router(self) -> Any:
         return self.ctx.domain.router
 
+    async def drain(self) -> None:
+        """Let the routing/forwarding started for committed work finish (shutdown; the center bounds
+        the wait and cancelling this cancels them; an unfinished route is retried by ``tick``)."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         async def guarded() -> None:
             try:

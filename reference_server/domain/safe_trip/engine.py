@@ -524,6 +524,11 @@ class SafeTrips:
             self._spawn(self._raise_duress(record.name))
         return response
 
+    async def drain(self) -> None:
+        """Let work started after an acknowledged call (a duress SOS) finish (shutdown; the center
+        bounds the wait and cancelling this cancels it)."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
