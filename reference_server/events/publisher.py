@@ -102,6 +102,7 @@ class Publisher:
         self._codec = CursorCodec(cursor_key)
         self._queue_size = queue_size
         self._subscribers: dict[str, set[_Subscriber]] = {}
+        self._last_live: dict[str, DeliveredEvent] = {}
         self._closed = False
         self.retention = retention
 
@@ -144,6 +145,14 @@ class Publisher:
     def cursor(self, scope: str, sequence: int) -> str:
         return self._codec.encode(scope, sequence)
 
+    def _deliver_live(self, event: StoredEvent) -> DeliveredEvent:
+        """:meth:`_deliver` of a live event, made once for all the subscribers of its scope (a
+        recipient's streams on several devices share a scope, so they share its cursor too)."""
+        last = self._last_live.get(event.scope)
+        if last is None or last.sequence != event.sequence:
+            last = self._last_live[event.scope] = self._deliver(event)
+        return last
+
     def _deliver(self, event: StoredEvent) -> DeliveredEvent:
         return DeliveredEvent(
             event.scope,
@@ -185,7 +194,7 @@ class Publisher:
                     for missing in await self._store.events_after(scope, after, item.sequence - after - 1):
                         yield self._deliver(missing)
                 after = item.sequence
-                yield self._deliver(item)
+                yield self._deliver_live(item)
         finally:
             self._unregister(sub)
 
@@ -231,6 +240,7 @@ class Publisher:
             subs.discard(sub)
             if not subs:
                 del self._subscribers[sub.scope]
+                self._last_live.pop(sub.scope, None)
             STREAM_SUBSCRIBERS.labels(stream=stream_label(sub.scope)).dec()
 
     def subscriber_count(self, scope: str | None = None) -> int:

@@ -38,6 +38,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -103,6 +104,23 @@ def _event(row: Row) -> StoredEvent:
 
 def _audit(row: Row) -> AuditRecord:
     return AuditRecord(**row)
+
+
+#: Host parameters per statement when looking up many scopes (SQLite allows 32,766).
+_IN_CHUNK = 500
+
+
+def _last_sequences(c: sqlite3.Connection, scopes: list[str]) -> dict[str, int]:
+    """The last sequence of each of ``scopes`` (distinct, each in event_scopes)."""
+    out: dict[str, int] = {}
+    for i in range(0, len(scopes), _IN_CHUNK):
+        chunk = scopes[i : i + _IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        for scope, last in c.execute(
+            f"SELECT scope, last_sequence FROM event_scopes WHERE scope IN ({marks})", chunk
+        ):
+            out[scope] = int(last)
+    return out
 
 
 _SAVEPOINT = "ansim_tx"
@@ -193,17 +211,18 @@ class SqliteTransaction:
         created = to_rfc3339(self.now)
 
         def append(c: sqlite3.Connection) -> list[int]:
-            sequences = [
-                int(
-                    c.execute(
-                        "INSERT INTO event_scopes (scope, last_sequence) VALUES (?, 1)"
-                        " ON CONFLICT (scope) DO UPDATE SET last_sequence = last_sequence + 1"
-                        " RETURNING last_sequence",
-                        (scope,),
-                    ).fetchone()[0]
-                )
-                for scope in scopes
-            ]
+            c.executemany(
+                "INSERT INTO event_scopes (scope, last_sequence) VALUES (?, 1)"
+                " ON CONFLICT (scope) DO UPDATE SET last_sequence = last_sequence + 1",
+                [(scope,) for scope in scopes],
+            )
+            last = _last_sequences(c, list(dict.fromkeys(scopes)))
+            # a scope named k times got the k sequences up to its last one, in the order named
+            pending = Counter(scopes)
+            sequences = []
+            for scope in scopes:
+                pending[scope] -= 1
+                sequences.append(last[scope] - pending[scope])
             c.executemany(
                 "INSERT INTO events (scope, sequence, type, payload, mode, created)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
