@@ -5,6 +5,12 @@ another process, over the same TLS, with a request of the same bytes.
 Both sides get the same client: pre-serialised request bytes through a raw unary-unary callable,
 so client-side protobuf work does not count against either. Each concurrency level alternates
 echo and center in rounds so that both share the machine's noise.
+
+Two loads: the original one, every request with the demo's one APP_USER token — after the first,
+each is the same reporter pressing again (EMG-004: her emergency gets a new fix, no new emergency,
+no dispatch) — and "new SOS", a reporter per request (tokens from the demo issuer key, verified
+once before the timed part), so that each request creates an emergency that is routed, gets its
+cameras and is dispatched. The new-SOS load runs second, so the first keeps its earlier meaning.
 """
 
 from __future__ import annotations
@@ -46,15 +52,28 @@ def request_bytes(parent: str, count: int) -> list[bytes]:
     return out
 
 
-def _row_pair(c: int, center: LoadResult, echo: LoadResult) -> list[Row]:
+def reporter_tokens(data_dir: Path, count: int) -> list[str]:
+    """Bearer tokens of ``count`` distinct APP_USER reporters, signed with the demo issuer's key."""
+    from ansim.v1 import common_pb2
+
+    from reference_server.cli import DEMO_ISSUER
+    from reference_server.security.tokens import TokenIssuer
+
+    issuer = TokenIssuer.create(DEMO_ISSUER, data_dir / "pki" / "token-issuer.key")
+    return [issuer.issue(f"users/bench-sos-{i}", common_pb2.ROLE_APP_USER) for i in range(count)]
+
+
+def _row_pair(c: int, center: LoadResult, echo: LoadResult, kind: str = "") -> list[Row]:
     if not center.requests:
-        return [Row(f"sos.RaiseEmergency, {c} client(s)", None, "", status="error", note=center.first_error)]
+        return [
+            Row(f"sos.RaiseEmergency{kind}, {c} client(s)", None, "", status="error", note=center.first_error)
+        ]
     note = f"p50 {center.p50_ms:.2f} ms vs echo {echo.p50_ms:.2f} ms"
     if center.errors:
         note += f"; {center.errors} errors, first {center.first_error}"
     return [
         Row(
-            f"sos.RaiseEmergency throughput, {c} client(s)",
+            f"sos.RaiseEmergency{kind} throughput, {c} client(s)",
             center.throughput,
             "req/s",
             echo.throughput,
@@ -63,7 +82,7 @@ def _row_pair(c: int, center: LoadResult, echo: LoadResult) -> list[Row]:
             extra={"errors": center.errors},
         ),
         Row(
-            f"sos.RaiseEmergency p99, {c} client(s)",
+            f"sos.RaiseEmergency{kind} p99, {c} client(s)",
             center.p99_ms,
             "ms",
             echo.p99_ms,
@@ -76,7 +95,7 @@ def _row_pair(c: int, center: LoadResult, echo: LoadResult) -> list[Row]:
 
 
 async def _measure(
-    ctx: Context, center_addr: str, echo_addr: str, ca: bytes, token: str, live: bool
+    ctx: Context, center_addr: str, echo_addr: str, ca: bytes, token: str, live: bool, data_dir: Path
 ) -> list[Row]:
     from reference_server.cli import DEMO_CENTER
 
@@ -101,7 +120,10 @@ async def _measure(
     echo_call = caller("/bench.Echo/Echo", metadata)
     center_call = caller(METHOD, metadata)
     rows: list[Row] = []
-    for c in ctx.sizes.sos_concurrency:
+    loads = [("", center_call)]
+    if live:
+        loads.append((" new SOS", await _new_sos_caller(ctx, center_addr, creds, data_dir)))
+    for (kind, center_call), c in itertools.product(loads, ctx.sizes.sos_concurrency):
         per_round = max(c, total // ROUNDS)
         results: dict[str, list[LoadResult]] = {"echo": [], "center": []}
         for r in range(ROUNDS):
@@ -124,8 +146,43 @@ async def _measure(
                 )
             )
             continue
-        rows += _row_pair(c, _merge(results["center"]), echo)
+        rows += _row_pair(c, _merge(results["center"]), echo, kind)
     return rows
+
+
+async def _new_sos_caller(
+    ctx: Context, center_addr: str, creds: grpc.ChannelCredentials, data_dir: Path
+) -> Callable[[grpc.aio.Channel, int], Awaitable[object]]:
+    """RaiseEmergency with a new reporter (and request) per call; each reporter's token is
+    verified once here first (a GetEmergency of nothing), so the timed part is SOS intake."""
+    from ansim.v1 import emergency_pb2
+
+    from reference_server.cli import DEMO_CENTER
+
+    needed = sum(
+        max(c, ctx.sizes.sos_requests // ROUNDS) * ROUNDS + 100 + c for c in ctx.sizes.sos_concurrency
+    )
+    tokens = reporter_tokens(data_dir, needed)
+    payloads = request_bytes(f"centers/{DEMO_CENTER}", needed)
+    pairs = [(p, (("authorization", f"Bearer {t}"),)) for p, t in zip(payloads, tokens, strict=True)]
+    probe = emergency_pb2.GetEmergencyRequest(
+        name=f"centers/{DEMO_CENTER}/emergencies/none"
+    ).SerializeToString()
+    warm = itertools.cycle(pairs)
+
+    async def verify_once(ch: grpc.aio.Channel, i: int) -> object:
+        fn = ch.unary_unary("/ansim.v1.EmergencyService/GetEmergency", _identity, _identity)
+        return await fn(probe, metadata=next(warm)[1], timeout=30)  # NOT_FOUND, after auth
+
+    await closed_loop(secure(center_addr, creds), verify_once, 20, len(pairs), warmup=0)
+    cursor = iter(pairs)
+
+    async def call(ch: grpc.aio.Channel, i: int) -> object:
+        payload, md = next(cursor)
+        fn = ch.unary_unary(METHOD, request_serializer=_identity, response_deserializer=_identity)
+        return await fn(payload, metadata=md, timeout=30)
+
+    return call
 
 
 def _merge(results: list[LoadResult]) -> LoadResult:
@@ -148,6 +205,12 @@ def run(ctx: Context) -> list[Row]:
         with echo_server(pki / "server.pem", pki / "server.key") as echo_addr:
             return asyncio.run(
                 _measure(
-                    ctx, center.address, echo_addr, center.ca.read_bytes(), center.token("APP_USER"), live
+                    ctx,
+                    center.address,
+                    echo_addr,
+                    center.ca.read_bytes(),
+                    center.token("APP_USER"),
+                    live,
+                    center.data_dir,
                 )
             )
