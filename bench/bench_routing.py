@@ -6,7 +6,7 @@
 * Over gRPC: a national directory (``ansim serve --role directory``) with one center registered
   per municipality (its real boundary as the service area); ResolveCenter latency at one client
   against the echo server with a request of the same bytes.
-* An SOS forwarded between two centers vs a same-center SOS: pending federation.
+* An SOS forwarded between two centers vs a same-center SOS (:mod:`bench.forwarding`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import grpc.aio
 from bench.center import demo_center, echo_server, serving
 from bench.core import REPO_ROOT, Context, Row, median, paired, percentile
 from bench.data import camera_points, query_points
+from bench.forwarding import forwarded_vs_local
 from bench.load import LoadResult, closed_loop, secure
 
 UNCERTAINTY_M = 50.0
@@ -180,13 +181,5 @@ def run(ctx: Context) -> list[Row]:
             with echo_server(pki / "server.pem", pki / "server.key") as echo_addr:
                 n = min(len(qlat), 300 if ctx.sizes.quick else 3000)
                 rows.append(asyncio.run(_over_grpc(ctx, directory, echo_addr, qlat[:n], qlon[:n])))
-    rows.append(
-        Row(
-            "routing.forwarded SOS vs same-center SOS",
-            None,
-            "",
-            status="pending",
-            note="needs EmergencyService and FederationService between two centers",
-        )
-    )
+    rows.append(forwarded_vs_local(ctx))
     return rows
