@@ -2,9 +2,11 @@
 gauges and histograms that service modules update.
 
 Service code imports the shared objects and updates them, e.g.
-``ACTIVE_EMERGENCIES.labels(mode="LIVE").inc()``, ``STREAM_SUBSCRIBERS.labels(stream="dispatch").inc()``,
+``ACTIVE_EMERGENCIES.labels(center=name, mode="LIVE").inc()``,
+``STREAM_SUBSCRIBERS.labels(stream="dispatch").inc()``,
 ``DISPATCH_ACK_DELAY.labels(agency_kind="POLICE_112").observe(seconds)``. Labels never carry
-identifiers of people, resources or locations, only enum-like values.
+identifiers of people, resources or locations, only enum-like values (and, on per-center gauges,
+the center's own name: several centers may share one process and its registry).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ LATENCY = Histogram(
 )
 IN_FLIGHT = Gauge("ansim_grpc_in_flight", "gRPC calls being handled", ["method"])
 
-ACTIVE_EMERGENCIES = Gauge("ansim_active_emergencies", "Emergencies currently active, by mode", ["mode"])
+ACTIVE_EMERGENCIES = Gauge(
+    "ansim_active_emergencies", "Emergencies currently active, by center and mode", ["center", "mode"]
+)
 STREAM_SUBSCRIBERS = Gauge(
     "ansim_stream_subscribers", "Open event-stream subscriptions, by stream", ["stream"]
 )

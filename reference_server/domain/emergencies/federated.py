@@ -310,7 +310,7 @@ class Federated:
         await self.domain.handle_here(tx, record, now, [a.agency for a in agencies])
         await repository.save(tx, record)
         label = common_pb2.Mode.Name(e.mode).removeprefix("MODE_")
-        tx.on_commit(lambda: ACTIVE_EMERGENCIES.labels(mode=label).inc())
+        tx.on_commit(lambda: ACTIVE_EMERGENCIES.labels(center=self.center, mode=label).inc())
 
     async def mirror_dispatch(self, tx: Transaction, d: dispatch_pb2.Dispatch) -> None:
         router = self.router

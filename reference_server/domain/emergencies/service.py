@@ -143,7 +143,7 @@ class EmergencyDomain:
             e.end_time.CopyFrom(timestamp(now))
         if was_active and not states.is_active(state):
             label = _mode_label(e.mode)
-            tx.on_commit(lambda: ACTIVE_EMERGENCIES.labels(mode=label).dec())
+            tx.on_commit(lambda: ACTIVE_EMERGENCIES.labels(center=self.center, mode=label).dec())
         return change
 
     async def _select_cameras(self, tx: Transaction, record: EmergencyRecord, now: datetime) -> None:
@@ -416,7 +416,7 @@ class EmergencyDomain:
             await self._on_raised(tx, record, now)
             await repository.save(tx, record)
         label = _mode_label(e.mode)
-        tx.on_commit(lambda: ACTIVE_EMERGENCIES.labels(mode=label).inc())
+        tx.on_commit(lambda: ACTIVE_EMERGENCIES.labels(center=self.center, mode=label).inc())
 
     # --- the EmergencyIntake port --------------------------------------------------------------------
 
@@ -758,7 +758,7 @@ class EmergencyDomain:
 
     async def init_metrics(self) -> None:
         for mode, count in (await repository.active_counts(self.store)).items():
-            ACTIVE_EMERGENCIES.labels(mode=_mode_label(mode)).set(count)
+            ACTIVE_EMERGENCIES.labels(center=self.center, mode=_mode_label(mode)).set(count)
 
 
 __all__ = ["AgencyDirectory", "EmergencyDomain"]
