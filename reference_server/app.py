@@ -110,26 +110,33 @@ class CenterServer:
         store = await SqliteStore.open(
             settings.data_dir / DATABASE_FILE, clock=clock, idempotency_ttl=settings.retention.idempotency
         )
-        publisher = Publisher(
-            store,
-            load_or_create_key(settings.data_dir / CURSOR_KEY_FILE),
-            retention=settings.retention.events,
-        )
-        verifier = TokenVerifier.from_files(settings.tokens.issuers, clock, settings.tokens.leeway)
-        ctx = ServerContext(
-            settings, store, publisher, clock, verifier, health_aio.HealthServicer(), demo_issuer
-        )
-        server = grpc.aio.server(interceptors=interceptors(settings, verifier))
-        services: list[str] = []
-        for plugin in plugins:
-            services.extend(plugin(ctx, server))
-        health_pb2_grpc.add_HealthServicer_to_server(ctx.health, server)
-        reflection.enable_server_reflection(
-            [*services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-            server,
-        )
-        for seed in demo_seeds:
-            await seed(ctx)
+        ctx: ServerContext | None = None
+        try:
+            publisher = Publisher(
+                store,
+                load_or_create_key(settings.data_dir / CURSOR_KEY_FILE),
+                retention=settings.retention.events,
+            )
+            verifier = TokenVerifier.from_files(settings.tokens.issuers, clock, settings.tokens.leeway)
+            ctx = ServerContext(
+                settings, store, publisher, clock, verifier, health_aio.HealthServicer(), demo_issuer
+            )
+            server = grpc.aio.server(interceptors=interceptors(settings, verifier))
+            services: list[str] = []
+            for plugin in plugins:
+                services.extend(plugin(ctx, server))
+            health_pb2_grpc.add_HealthServicer_to_server(ctx.health, server)
+            health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+            reflection.enable_server_reflection([*services, health_name, reflection.SERVICE_NAME], server)
+            for seed in demo_seeds:
+                await seed(ctx)
+        except BaseException:
+            # A plugin or seed failed after others started their background work: stop it, and
+            # close the store, before the error leaves (a multihost process keeps running).
+            if ctx is not None:
+                await ctx.lifecycle.stop(settings.timers.shutdown_grace.total_seconds(), ctx.background)
+            await store.close()
+            raise
         return cls(ctx, server, services)
 
     async def start(self) -> int:

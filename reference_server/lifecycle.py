@@ -1,8 +1,8 @@
 """The background work of one center, stopped as one before its store closes.
 
 Plugins start their timers, schedulers and loops while they register (the store is open by then)
-and hand them over here: a task with :meth:`Lifecycle.add`, or a component with its own stop
-coroutine with :meth:`Lifecycle.on_stop`. :meth:`Lifecycle.stop` runs after the gRPC server has
+and hand them over: a bare task through ``ServerContext.background``, a component with its own stop
+coroutine through :meth:`Lifecycle.on_stop`. :meth:`Lifecycle.stop` runs after the gRPC server has
 stopped accepting calls and before the store closes, in three stages:
 
 ``loops``
@@ -36,31 +36,20 @@ class Lifecycle:
     """Tasks and stop hooks of one center (several centers may share one process and loop)."""
 
     def __init__(self) -> None:
-        self._tasks: list[asyncio.Task[None]] = []
         self._hooks: dict[Stage, list[tuple[str, StopHook]]] = {"loops": [], "drain": [], "close": []}
         self._stopped = False
-
-    @property
-    def stopped(self) -> bool:
-        return self._stopped
-
-    def add(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
-        """Cancel and await ``task`` at shutdown (stage ``loops``); returns it."""
-        self._tasks.append(task)
-        return task
 
     def on_stop(self, name: str, hook: StopHook, stage: Stage = "loops") -> None:
         """Await ``hook()`` at shutdown in ``stage`` (see the module docstring)."""
         self._hooks[stage].append((name, hook))
 
-    async def stop(self, bound_s: float, extra: list[asyncio.Task[None]] | None = None) -> bool:
-        """Stop everything registered (and the tasks in ``extra``) within ``bound_s`` seconds; True
-        when everything ended in time and without error."""
+    async def stop(self, bound_s: float, tasks: list[asyncio.Task[None]]) -> bool:
+        """Cancel ``tasks`` and run the stop hooks within ``bound_s`` seconds; True when everything
+        ended in time and without error."""
         if self._stopped:
             return True
         self._stopped = True
         deadline = time.monotonic() + bound_s
-        tasks = [*self._tasks, *(extra or [])]
         clean = await self._cancel(tasks, deadline)
         clean = await self._run(self._hooks["loops"], deadline) and clean
         clean = await self._run(list(reversed(self._hooks["drain"])), deadline) and clean

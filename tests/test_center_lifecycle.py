@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -24,25 +26,36 @@ from prometheus_client import REGISTRY
 from reference_server import plugins
 from reference_server.app import CenterServer
 from reference_server.cli import DEMO_ISSUER, demo_overrides, demo_pki, write_demo_tokens
-from reference_server.config import load_settings
+from reference_server.config import CenterSettings, load_settings
+from reference_server.context import ServerContext
 from reference_server.security.tokens import TokenIssuer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-async def start_demo_center(base: Path, center_id: str) -> tuple[CenterServer, dict[str, Path]]:
-    """A demo center on a free loopback port, built the way ``ansim serve --demo`` builds one."""
+def demo_settings(base: Path, center_id: str) -> tuple[CenterSettings, TokenIssuer]:
+    """Settings of a demo center on a free loopback port, as ``ansim serve --demo`` makes them."""
     pki = demo_pki(base)
     issuer = TokenIssuer.create(DEMO_ISSUER, base / "pki" / "token-issuer.key")
     overrides = demo_overrides(base, pki, issuer, False, "127.0.0.1:0")
     overrides.update(center_id=center_id, data_dir=base, listen="127.0.0.1:0")
-    settings = load_settings(None, **overrides)
+    return load_settings(None, **overrides), issuer
+
+
+async def start_demo_center(base: Path, center_id: str) -> tuple[CenterServer, dict[str, Path]]:
+    settings, issuer = demo_settings(base, center_id)
     tokens = write_demo_tokens(settings, issuer)
     center = await CenterServer.create(
         settings, plugins.SERVICE_PLUGINS, demo_issuer=issuer, demo_seeds=plugins.DEMO_SEEDS
     )
     await center.start()
     return center, tokens
+
+
+def new_tasks(before: set[asyncio.Task[Any]]) -> list[str]:
+    """Names of the tasks still running that were not running at ``before``."""
+    now = asyncio.all_tasks() - before - {asyncio.current_task()}
+    return sorted(t.get_name() for t in now if not t.done())
 
 
 def channel_to(center: CenterServer) -> grpc.aio.Channel:
@@ -96,7 +109,25 @@ async def test_stopped_center_leaves_no_background_work_in_a_shared_process(
         await first.stop()
         await second.stop()
     await asyncio.sleep(0.1)
-    left = {t for t in asyncio.all_tasks() - before if t is not asyncio.current_task() and not t.done()}
-    assert not left, sorted(t.get_name() for t in left)
+    assert new_tasks(before) == []
     problems = [r for r in caplog.records if r.levelno >= logging.ERROR or "closed" in r.getMessage()]
     assert not problems, [(r.name, r.getMessage()) for r in problems]
+
+
+def broken_plugin(ctx: ServerContext, server: grpc.aio.Server) -> Sequence[str]:
+    raise RuntimeError("plugin failed to register")
+
+
+async def test_center_that_fails_to_build_stops_what_its_plugins_started(tmp_path: Path) -> None:
+    """A plugin failing after the others started their timers: nothing of the center keeps running
+    in the process, and its store is closed (the same data directory opens again)."""
+    settings, issuer = demo_settings(tmp_path / "broken", "lifecycle-broken")
+    before = asyncio.all_tasks()
+    with pytest.raises(RuntimeError, match="plugin failed to register"):
+        await CenterServer.create(settings, [*plugins.SERVICE_PLUGINS, broken_plugin], demo_issuer=issuer)
+    await asyncio.sleep(0.1)
+    assert new_tasks(before) == []
+    center = await CenterServer.create(settings, plugins.SERVICE_PLUGINS, demo_issuer=issuer)
+    await center.stop()
+    await asyncio.sleep(0.1)
+    assert new_tasks(before) == []
