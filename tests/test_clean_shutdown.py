@@ -15,11 +15,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import grpc
+import grpc.aio
 import pytest
 from ansim.v1 import child_safety_pb2 as cs
 from ansim.v1 import child_safety_pb2_grpc as csg
 from ansim.v1 import common_pb2, emergency_pb2, emergency_pb2_grpc, safe_trip_pb2, safe_trip_pb2_grpc
 
+from reference_server.security.tokens import TokenIssuer
 from tests.support.center import CenterProcess, start_center
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -36,18 +39,20 @@ def location(lat: float, lon: float) -> common_pb2.Location:
     return loc
 
 
+def sos_request() -> emergency_pb2.RaiseEmergencyRequest:
+    return emergency_pb2.RaiseEmergencyRequest(
+        parent=CENTER,
+        request_id=str(uuid.uuid4()),
+        mode=common_pb2.MODE_TEST,
+        kind=emergency_pb2.EMERGENCY_KIND_APP_SOS,
+        location=location(37.5729, 126.9794),
+    )
+
+
 async def raise_sos(center: CenterProcess) -> emergency_pb2.Emergency:
     async with center.channel() as channel:
         return await emergency_pb2_grpc.EmergencyServiceStub(channel).RaiseEmergency(
-            emergency_pb2.RaiseEmergencyRequest(
-                parent=CENTER,
-                request_id=str(uuid.uuid4()),
-                mode=common_pb2.MODE_TEST,
-                kind=emergency_pb2.EMERGENCY_KIND_APP_SOS,
-                location=location(37.5729, 126.9794),
-            ),
-            metadata=center.metadata("APP_USER"),
-            timeout=10,
+            sos_request(), metadata=center.metadata("APP_USER"), timeout=10
         )
 
 
@@ -134,5 +139,50 @@ async def test_sigterm_with_armed_timers_exits_cleanly_and_keeps_state(tmp_path:
             assert got.name == trip.name
         # The same events again: stored before the shutdown, so duplicates now [TAG-002].
         assert await ingest(restarted, events) == [cs.TAG_EVENT_ACK_STATUS_DUPLICATE] * 3
+    finally:
+        stop_cleanly(restarted)
+
+
+async def test_sigterm_during_an_sos_burst_keeps_every_acknowledged_sos(tmp_path: Path) -> None:
+    """Calls in flight at SIGTERM get the grace to finish; each acknowledged one is durable
+    (EMG-001), and calls arriving after it are refused, never half-done."""
+    data = tmp_path / "center"
+    center = start_center(data)
+    issuer = TokenIssuer.create("ansim-demo", data / "pki" / "token-issuer.key")
+    acknowledged: list[emergency_pb2.Emergency] = []
+    enough = asyncio.Event()
+    try:
+        async with center.channel() as channel:
+            stub = emergency_pb2_grpc.EmergencyServiceStub(channel)
+
+            async def press(i: int) -> None:
+                token = issuer.issue(f"users/shutdown-{i}", common_pb2.ROLE_APP_USER)
+                try:
+                    reply = await stub.RaiseEmergency(
+                        sos_request(), metadata=(("authorization", f"Bearer {token}"),), timeout=20
+                    )
+                except grpc.aio.AioRpcError:
+                    return  # not acknowledged: the app retries with the same request_id
+                acknowledged.append(reply)
+                if len(acknowledged) >= 5:
+                    enough.set()
+
+            burst = [asyncio.create_task(press(i)) for i in range(30)]
+            await asyncio.wait_for(enough.wait(), 30)
+            center.process.terminate()  # SIGTERM while the rest of the burst is in flight
+            await asyncio.gather(*burst)
+    finally:
+        stop_cleanly(center)
+
+    restarted = start_center(data)
+    try:
+        async with restarted.channel() as channel:
+            stub = emergency_pb2_grpc.EmergencyServiceStub(channel)
+            operator = restarted.metadata("CENTER_OPERATOR")
+            for emergency in acknowledged:
+                stored = await stub.GetEmergency(
+                    emergency_pb2.GetEmergencyRequest(name=emergency.name), metadata=operator, timeout=10
+                )
+                assert stored.incident_id == emergency.incident_id
     finally:
         stop_cleanly(restarted)
