@@ -34,6 +34,7 @@ from reference_server.domain.federation.connections import (
     PeerChannels,
     directory_channel,
 )
+from reference_server.domain.federation.current import current_forwarded, forwarded_of
 from reference_server.domain.federation.forwarder import Outcome, ResponseInvalid, run_schedule
 from reference_server.domain.federation.handling import (
     ACTIVE_STATES,
@@ -62,29 +63,6 @@ def load_static_entries(path: Path) -> list[directory_pb2.CenterEntry]:
     """CenterEntry objects (proto JSON) from a JSON list."""
     data = json.loads(path.read_text(encoding="utf-8"))
     return [json_format.ParseDict(item, directory_pb2.CenterEntry()) for item in data]
-
-
-def forwarded_of(emergency: emergency_pb2.Emergency, now: datetime) -> federation_pb2.ForwardedEmergency:
-    """What a handling center gets about an emergency raised here (nothing more) [§17.9]."""
-    forwarded = federation_pb2.ForwardedEmergency(
-        incident_id=emergency.incident_id,
-        home_emergency=emergency.name,
-        kind=emergency.kind,
-        mode=emergency.mode,
-        location=emergency.last_location,
-        nature=emergency.nature,
-    )
-    if emergency.HasField("civic_address"):
-        forwarded.address.CopyFrom(emergency.civic_address)
-    if emergency.HasField("profile"):
-        forwarded.profile.CopyFrom(emergency.profile)
-    if emergency.HasField("raise_time"):
-        forwarded.raise_time.CopyFrom(emergency.raise_time)
-    elif emergency.HasField("create_time"):
-        forwarded.raise_time.CopyFrom(emergency.create_time)
-    else:
-        forwarded.raise_time.FromDatetime(now)
-    return forwarded
 
 
 def check_response_path(request_via: Sequence[str], called: str, via: Sequence[str], emergency: str) -> None:
@@ -333,10 +311,11 @@ class Federation:
         async with self.ctx.store.transaction() as tx:
             await tx.execute(
                 "UPDATE fed_routes SET status = 'FORWARDED', handling_center = ?, handling_emergency = ?,"
-                " update_time = ? WHERE home_emergency = ?",
+                " emergency = ?, update_time = ? WHERE home_emergency = ?",
                 (
                     center_of(response.emergency),
                     response.emergency,
+                    forwarded.SerializeToString(),
                     to_rfc3339(tx.now),
                     forwarded.home_emergency,
                 ),
@@ -428,6 +407,19 @@ class Federation:
         if self.ctx.domain.forwarded is not None:
             await self.ctx.domain.forwarded.handle_fallback(forwarded.home_emergency, responsible, agencies)
 
+    async def recover_now(self, home_emergency: str) -> None:
+        """Make the next recovery forward of a fallback emergency due at once (she left the home
+        area [FED-019]); if it fails, the next follows after the first interval, then doubles
+        [FED-015]."""
+        async with self.ctx.store.transaction() as tx:
+            await tx.execute(
+                "UPDATE fed_routes SET next_recovery = ?, recovery_interval = ?, update_time = ?"
+                " WHERE home_emergency = ? AND status = 'FALLBACK'",
+                # the interval is doubled after a failed attempt: half the first one gives the first
+                (to_rfc3339(tx.now), self.recovery_first_s / 2, to_rfc3339(tx.now), home_emergency),
+            )
+        log.info("she left the home area: recovery now", extra={"event": "recovery_now"})
+
     async def _recovery_loop(self) -> None:
         while True:
             await asyncio.sleep(1.0)
@@ -440,7 +432,12 @@ class Federation:
             "SELECT * FROM fed_routes WHERE status = 'FALLBACK' AND next_recovery <= ?", (to_rfc3339(now),)
         )
         for row in rows:
-            forwarded = federation_pb2.ForwardedEmergency.FromString(row["emergency"])
+            sent = federation_pb2.ForwardedEmergency.FromString(row["emergency"])
+            # her latest fix and state now: she may have moved into another area [FED-015]
+            forwarded = await current_forwarded(self.ctx.domain.emergencies, sent, now)
+            if forwarded is None:
+                await self._set_route(sent.home_emergency, "ENDED")
+                continue
             resolution = await self.router.resolve(forwarded.location)
             candidates = self._usable_candidates(resolution)[:1]
             outcome = (
@@ -454,12 +451,19 @@ class Federation:
                 )
                 continue
             interval = min(float(row["recovery_interval"]) * 2, RECOVERY_MAX_S)
-            await self._set_route(
-                forwarded.home_emergency,
-                "FALLBACK",
-                next_recovery=to_rfc3339(now + timedelta(seconds=interval)),
-                interval=interval,
-            )
+            async with self.ctx.store.transaction() as tx:
+                # unless recover_now made it due again meanwhile (she left the home area)
+                await tx.execute(
+                    "UPDATE fed_routes SET next_recovery = ?, recovery_interval = ?, update_time = ?"
+                    " WHERE home_emergency = ? AND status = 'FALLBACK' AND next_recovery = ?",
+                    (
+                        to_rfc3339(now + timedelta(seconds=interval)),
+                        interval,
+                        to_rfc3339(tx.now),
+                        forwarded.home_emergency,
+                        row["next_recovery"],
+                    ),
+                )
 
     def _fallback_sender(self, forwarded: federation_pb2.ForwardedEmergency, resolution: Resolution) -> Any:
         request_id = str(uuid.uuid4())
@@ -498,7 +502,7 @@ class Federation:
         """EmergencyRouter port: relay fixes to the handling center within 2 s [FED-016]; when this
         center handles the emergency itself, watch for her leaving its area [FED-019]."""
         route = await self._route_of(emergency)
-        if route is not None and route["status"] == "LOCAL" and locations:
+        if route is not None and route["status"] in ("LOCAL", "FALLBACK") and locations:
             self._spawn(self.home_handoff.moved(emergency, list(locations)), f"ansim-moved-{emergency}")
             return
         if route is None or route["status"] != "FORWARDED" or not locations:

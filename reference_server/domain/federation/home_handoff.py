@@ -8,6 +8,12 @@ handoff to the top candidate for the latest fix, with ``via = [home]`` and the h
 30 s [FED-021]. Once accepted, the home emergency is *not* TRANSFERRED [EMG-025]: its dispatches
 are SUPERSEDED, its video grants revoked, ``handling_center`` moves to the new center, and fixes are
 relayed there from then on, exactly as after a forward.
+
+The same rule applies while the home center handles the emergency in **fallback** [FED-014]: once
+two such fixes show she has left its area, it tries at once the center responsible for her latest
+fix with a recovery forward (reason FALLBACK), rather than waiting for the next recovery slot, and
+then every 30 s, doubling, as any recovery [FED-015]. A handoff or recovery carries the emergency
+as it is now: her latest fix, duress flag, nature and profile (:mod:`.current`).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from ansim.v1 import common_pb2, federation_pb2
 
 from reference_server.clock import from_rfc3339, to_rfc3339
 from reference_server.domain.directory.geometry import area_geometry, intersects_region
+from reference_server.domain.federation.current import current_forwarded, with_latest_fix
 from reference_server.domain.federation.forwarder import run_schedule
 from reference_server.domain.federation.handling import ACTIVE_STATES
 from reference_server.domain.federation.mirror import center_of
@@ -31,6 +38,8 @@ if TYPE_CHECKING:
     from reference_server.domain.federation.engine import Federation
 
 log = logging.getLogger("ansim.federation")
+#: Route statuses in which the home center handles the emergency itself and watches her fixes.
+WATCHED = ("LOCAL", "FALLBACK")
 
 
 class HomeHandoff:
@@ -60,22 +69,21 @@ class HomeHandoff:
         seen = await self.fed.ctx.store.fetchone(
             "SELECT status, outside_since FROM fed_routes WHERE home_emergency = ?", (emergency,)
         )
-        if seen is None or seen["status"] != "LOCAL" or (inside and not seen["outside_since"]):
+        if seen is None or seen["status"] not in WATCHED or (inside and not seen["outside_since"]):
             return  # the usual case, inside the area: nothing to record, no write per fix
         async with self.fed.ctx.store.transaction() as tx:
             route = await tx.fetchone("SELECT * FROM fed_routes WHERE home_emergency = ?", (emergency,))
-            if route is None or route["status"] != "LOCAL":
+            if route is None or route["status"] not in WATCHED:
                 return
-            forwarded = federation_pb2.ForwardedEmergency.FromString(route["emergency"])
-            current = forwarded.location.fix_time
-            if (latest.fix_time.seconds, latest.fix_time.nanos) <= (current.seconds, current.nanos):
+            status = route["status"]
+            sent = federation_pb2.ForwardedEmergency.FromString(route["emergency"])
+            forwarded = with_latest_fix(sent, latest)
+            if forwarded is sent:
                 return  # an older fix is not current (LOC-004)
-            if forwarded.location.ByteSize():
-                forwarded.track.append(forwarded.location)
-                del forwarded.track[:-60]
-            forwarded.location.CopyFrom(latest)
             when = latest.fix_time.ToDatetime(tzinfo=tx.now.tzinfo)
             since = from_rfc3339(route["outside_since"]) if route["outside_since"] else None
+            before = sent.location.fix_time.ToDatetime(tzinfo=tx.now.tzinfo)
+            was_due = since is not None and before - since >= self.gap
             if inside:
                 since = None
             elif since is None:
@@ -90,7 +98,10 @@ class HomeHandoff:
                     emergency,
                 ),
             )
-        if since is not None and when - since >= self.gap and emergency not in self._running:
+        due = since is not None and when - since >= self.gap
+        if due and status == "FALLBACK" and not was_due:
+            await self.fed.recover_now(emergency)  # she left: try the center for her new location
+        elif due and status == "LOCAL" and emergency not in self._running:
             self._running.add(emergency)
             self.fed._spawn(self._loop(emergency), f"ansim-home-handoff-{emergency}")
 
@@ -103,7 +114,8 @@ class HomeHandoff:
         row = await store.fetchone("SELECT state FROM emergencies WHERE name = ?", (emergency,))
         if route is None or route["status"] != "LOCAL" or row is None or row["state"] not in ACTIVE_STATES:
             return None
-        return federation_pb2.ForwardedEmergency.FromString(route["emergency"])
+        sent = federation_pb2.ForwardedEmergency.FromString(route["emergency"])
+        return await current_forwarded(self.fed.ctx.domain.emergencies, sent, self.fed.ctx.clock.now())
 
     async def _loop(self, emergency: str) -> None:
         try:
