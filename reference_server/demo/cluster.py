@@ -152,14 +152,22 @@ class Process:
             self.popen.kill()
             self.popen.wait(5)
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """SIGTERM, without waiting for the process to finish its graceful shutdown."""
         if self.alive:
             self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(5)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
+
+    def wait_stopped(self) -> None:
+        """Wait for a terminated process to exit; SIGKILL it after 5 s."""
+        try:
+            self.popen.wait(5)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(5)
+
+    def stop(self) -> None:
+        self.terminate()
+        self.wait_stopped()
 
 
 @dataclass
@@ -259,8 +267,11 @@ class Cluster:
         return self.launch(name, config)
 
     def stop_all(self) -> None:
+        """Signal every process first, then wait: they shut down in parallel, not one by one."""
         for process in self.processes.values():
-            process.stop()
+            process.terminate()
+        for process in self.processes.values():
+            process.wait_stopped()
 
     def federation_logs(self) -> Iterable[tuple[str, dict[str, Any]]]:
         for name, process in self.processes.items():
