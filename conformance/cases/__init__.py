@@ -20,6 +20,7 @@ def load_cases() -> Registry:
     from conformance.cases import emergency  # noqa: F401
     from conformance.cases import federation  # noqa: F401
     from conformance.cases import federation_home  # noqa: F401
+    from conformance.cases import federation_moving  # noqa: F401
     from conformance.cases import generic  # noqa: F401
     from conformance.cases import guardian  # noqa: F401
     from conformance.cases import safe_trip  # noqa: F401

@@ -899,11 +899,12 @@ async def handoff_on_leaving(ctx: CaseContext) -> None:
 # --- the home center as the handling center; the unary fix path; the cancel's reason -----------
 
 
-async def _local_sos(ctx: CaseContext, h: FederationHarness) -> Raised:
-    """A TEST SOS inside the center's own area, which it handles itself (dispatched, not forwarded)."""
+async def _local_sos(ctx: CaseContext, h: FederationHarness, **fields: Any) -> Raised:
+    """A TEST SOS inside the center's own area, which it handles itself (dispatched, not forwarded);
+    ``fields``: more RaiseEmergencyRequest fields."""
     reporter = Reporter.new(ctx)
     began = time.monotonic()
-    emergency = await reporter.raise_(location=_fix(*h.home))
+    emergency = await reporter.raise_(location=_fix(*h.home), **fields)
     sos = Raised(reporter, emergency, began)
     await _handled_itself(ctx, sos, "an SOS inside the center's own area")
     return sos
