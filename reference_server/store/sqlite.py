@@ -564,9 +564,11 @@ class SqliteStore:
             self._write_lock.release()
 
         def close_readers() -> None:
+            # Reads already handed to the pool (by a task cancelled meanwhile, say) finish first:
+            # closing a connection under a running query crashes the process (SIGSEGV).
+            self._reader_pool.shutdown(wait=True)
             for conn in self._readers:
                 conn.close()
 
         await asyncio.get_running_loop().run_in_executor(None, close_readers)
         self._writer_pool.shutdown(wait=True)
-        self._reader_pool.shutdown(wait=True)
