@@ -474,9 +474,9 @@ class Demo:
             )
             if seen.handling_center != "centers/seoul-jongno" or agencies != ["agencies/seoul-112"]:
                 raise AssertionError(f"handled by {seen.handling_center}, dispatched to {agencies}")
-            await watch.until(
-                lambda e: e.type == emergency_pb2.EMERGENCY_EVENT_TYPE_DISPATCH_UPDATED, "DISPATCH_UPDATED"
-            )
+            # Every event carries the emergency as it is: a watch opened after the dispatch sees it
+            # in its SNAPSHOT, one opened before sees DISPATCH_UPDATED.
+            await watch.until(lambda e: bool(e.emergency.dispatched_agencies), "the dispatch")
             return f"handled at home, seoul-112 dispatched after {elapsed:.0f} ms"
         finally:
             watch.stop()
