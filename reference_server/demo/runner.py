@@ -720,6 +720,8 @@ class Demo:
 
 
 def shown(event: emergency_pb2.EmergencyEvent) -> str:
+    if event.type == emergency_pb2.EMERGENCY_EVENT_TYPE_SNAPSHOT:
+        return f"{event.emergency.handling_center} (in the watch's first snapshot)"
     return event.handling_change.center_display_name or event.handling_change.handling_center
 
 
@@ -754,6 +756,9 @@ class Watch:
 
     @staticmethod
     def handling(event: emergency_pb2.EmergencyEvent) -> str:
+        """The handling center an event announces: a change, or the snapshot of a watch opened after it."""
+        if event.type == emergency_pb2.EMERGENCY_EVENT_TYPE_SNAPSHOT:
+            return event.emergency.handling_center
         if event.type != emergency_pb2.EMERGENCY_EVENT_TYPE_HANDLING_CENTER_CHANGED:
             return ""
         return event.handling_change.handling_center
