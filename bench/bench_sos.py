@@ -24,14 +24,16 @@ from pathlib import Path
 import grpc
 import grpc.aio
 
-from bench.center import demo_center, echo_server, serving
+from bench.center import demo_center, echo_process, serving
 from bench.core import REPO_ROOT, Context, Row, Target
 from bench.load import LoadResult, closed_loop, secure
+from bench.proc_cpu import cpu_seconds
 
 SERVICE = "ansim.v1.EmergencyService"
 METHOD = f"/{SERVICE}/RaiseEmergency"
 EXAMPLE = REPO_ROOT / "spec/examples/valid/ansim.v1.RaiseEmergencyRequest/app-sos-jongno.json"
 ROUNDS = 3
+WARMUP = 20  # closed_loop's default: calls before the timed part, counted in CPU per call
 
 
 def _identity(b: bytes) -> bytes:
@@ -61,6 +63,18 @@ def reporter_tokens(data_dir: Path, count: int) -> list[str]:
 
     issuer = TokenIssuer.create(DEMO_ISSUER, data_dir / "pki" / "token-issuer.key")
     return [issuer.issue(f"users/bench-sos-{i}", common_pb2.ROLE_APP_USER) for i in range(count)]
+
+
+def _cpu_row(c: int, kind: str, center_cpu: float, echo_cpu: float) -> Row:
+    """Server CPU (user + system, /proc) per call, warm-up calls included on both sides."""
+    return Row(
+        f"sos.RaiseEmergency{kind} server CPU per call, {c} client(s)",
+        center_cpu * 1e6,
+        "µs",
+        echo_cpu * 1e6,
+        "grpc echo",
+        note="center vs echo process, /proc utime+stime over the rounds",
+    )
 
 
 def _row_pair(c: int, center: LoadResult, echo: LoadResult, kind: str = "") -> list[Row]:
@@ -95,7 +109,14 @@ def _row_pair(c: int, center: LoadResult, echo: LoadResult, kind: str = "") -> l
 
 
 async def _measure(
-    ctx: Context, center_addr: str, echo_addr: str, ca: bytes, token: str, live: bool, data_dir: Path
+    ctx: Context,
+    center_addr: str,
+    echo_addr: str,
+    ca: bytes,
+    token: str,
+    live: bool,
+    data_dir: Path,
+    pids: dict[str, int],
 ) -> list[Row]:
     from reference_server.cli import DEMO_CENTER
 
@@ -126,12 +147,17 @@ async def _measure(
     for (kind, center_call), c in itertools.product(loads, ctx.sizes.sos_concurrency):
         per_round = max(c, total // ROUNDS)
         results: dict[str, list[LoadResult]] = {"echo": [], "center": []}
+        cpu = {"echo": 0.0, "center": 0.0}
+        calls = {"echo": 0, "center": 0}
         for r in range(ROUNDS):
             sides = [("echo", echo_addr, echo_call), ("center", center_addr, center_call)]
             if not live:
                 sides = sides[:1]
             for side, addr, call in sides if r % 2 == 0 else sides[::-1]:
-                res = await closed_loop(secure(addr, creds), call, c, per_round)
+                before = cpu_seconds(pids[side])
+                res = await closed_loop(secure(addr, creds), call, c, per_round, warmup=WARMUP)
+                cpu[side] += cpu_seconds(pids[side]) - before
+                calls[side] += res.requests + res.errors + c * max(1, WARMUP // c)
                 results[side].append(res)
         echo = _merge(results["echo"])
         if not live:
@@ -147,6 +173,7 @@ async def _measure(
             )
             continue
         rows += _row_pair(c, _merge(results["center"]), echo, kind)
+        rows.append(_cpu_row(c, kind, cpu["center"] / calls["center"], cpu["echo"] / calls["echo"]))
     return rows
 
 
@@ -202,7 +229,7 @@ def run(ctx: Context) -> list[Row]:
         live = asyncio.run(serving(center, [SERVICE]))[SERVICE]
         pki: Path = center.data_dir / "pki"
         assert center.ca is not None
-        with echo_server(pki / "server.pem", pki / "server.key") as echo_addr:
+        with echo_process(pki / "server.pem", pki / "server.key") as (echo_addr, echo_pid):
             return asyncio.run(
                 _measure(
                     ctx,
@@ -212,5 +239,6 @@ def run(ctx: Context) -> list[Row]:
                     center.token("APP_USER"),
                     live,
                     center.data_dir,
+                    {"center": center.process.pid, "echo": echo_pid},
                 )
             )

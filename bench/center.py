@@ -69,6 +69,13 @@ def plugins_name_service(service: str) -> bool:
 @contextmanager
 def echo_server(cert: Path | None, key: Path | None) -> Iterator[str]:
     """The bench's echo server in its own process; yields its address."""
+    with echo_process(cert, key) as (address, _pid):
+        yield address
+
+
+@contextmanager
+def echo_process(cert: Path | None, key: Path | None) -> Iterator[tuple[str, int]]:
+    """The bench's echo server in its own process; yields its address and pid."""
     args = [sys.executable, "-m", "bench.echo"] + ([str(cert), str(key)] if cert and key else [])
     process = subprocess.Popen(args, env=child_env(), stdout=subprocess.PIPE, text=True)
     try:
@@ -76,7 +83,7 @@ def echo_server(cert: Path | None, key: Path | None) -> Iterator[str]:
         line = process.stdout.readline().strip()
         if not line.startswith("ECHO_LISTENING "):
             raise RuntimeError(f"echo server did not start: {line!r}")
-        yield line.split(" ", 1)[1]
+        yield line.split(" ", 1)[1], process.pid
     finally:
         process.terminate()
         process.wait(10)
