@@ -84,7 +84,10 @@ class _EscalationLevelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Escal
     ESCALATION_LEVEL_CENTER: _EscalationLevel.ValueType  # 3
     """In addition, the center's operators are told [GRD-006]."""
     ESCALATION_LEVEL_POLICE_112: _EscalationLevel.ValueType  # 4
-    """In addition, the responsible 112 situation room has been asked to dispatch [GRD-007]."""
+    """In addition, the responsible 112 situation room has been asked to dispatch [GRD-007]. No party
+    stands on this rung: the center's operators acknowledge at it through the operators' copy
+    [GRD-008].
+    """
 
 class EscalationLevel(_EscalationLevel, metaclass=_EscalationLevelEnumTypeWrapper):
     """EscalationLevel is a rung of the escalation ladder: who has been told. Levels are ordered; a
@@ -100,7 +103,10 @@ ESCALATION_LEVEL_SCHOOL: EscalationLevel.ValueType  # 2
 ESCALATION_LEVEL_CENTER: EscalationLevel.ValueType  # 3
 """In addition, the center's operators are told [GRD-006]."""
 ESCALATION_LEVEL_POLICE_112: EscalationLevel.ValueType  # 4
-"""In addition, the responsible 112 situation room has been asked to dispatch [GRD-007]."""
+"""In addition, the responsible 112 situation room has been asked to dispatch [GRD-007]. No party
+stands on this rung: the center's operators acknowledge at it through the operators' copy
+[GRD-008].
+"""
 Global___EscalationLevel: _TypeAlias = EscalationLevel  # noqa: Y015
 
 class _NotificationChange:
@@ -155,7 +161,8 @@ class Acknowledgement(_message.Message):
     NOTE_FIELD_NUMBER: _builtins.int
     party_level: Global___EscalationLevel.ValueType
     """The rung the acknowledging party stands on: GUARDIAN for a guardian of the ward, SCHOOL for a
-    school contact, CENTER for an operator [GRD-008].
+    school contact, CENTER for an operator (whose acknowledgement is effective at POLICE_112 too)
+    [GRD-008].
     """
     note: _builtins.str
     """Free text the acknowledging party added, up to 200 characters, e.g. "아이와 통화함"."""

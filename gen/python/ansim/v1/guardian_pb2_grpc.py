@@ -100,7 +100,8 @@ class GuardianServiceServicer:
 
     def AcknowledgeNotification(self, request, context):
         """Acknowledges a notification for all its recipients and stops its escalation ladder, or records
-        a late acknowledgement (FAILED_PRECONDITION / ACK_TOO_LATE) [GRD-008] [GRD-009].
+        a late acknowledgement of a guardian or school contact (FAILED_PRECONDITION / ACK_TOO_LATE); an
+        operator's acknowledgement is effective at CENTER and POLICE_112 alike [GRD-008] [GRD-009].
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -52,7 +52,8 @@ class GuardianServiceStub:
     """Lists notifications of one recipient, newest first [GRD-013]."""
     AcknowledgeNotification: _grpc.UnaryUnaryMultiCallable[_guardian_pb2.AcknowledgeNotificationRequest, _guardian_pb2.Notification]
     """Acknowledges a notification for all its recipients and stops its escalation ladder, or records
-    a late acknowledgement (FAILED_PRECONDITION / ACK_TOO_LATE) [GRD-008] [GRD-009].
+    a late acknowledgement of a guardian or school contact (FAILED_PRECONDITION / ACK_TOO_LATE); an
+    operator's acknowledgement is effective at CENTER and POLICE_112 alike [GRD-008] [GRD-009].
     """
     GetWardLocation: _grpc.UnaryUnaryMultiCallable[_guardian_pb2.GetWardLocationRequest, _guardian_pb2.WardLocation]
     """Returns where the ward was last seen. Only for the ward's guardians, or for operators and
@@ -83,7 +84,8 @@ class GuardianServiceAsyncStub(GuardianServiceStub):
     """Lists notifications of one recipient, newest first [GRD-013]."""
     AcknowledgeNotification: _aio.UnaryUnaryMultiCallable[_guardian_pb2.AcknowledgeNotificationRequest, _guardian_pb2.Notification]  # type: ignore[assignment]
     """Acknowledges a notification for all its recipients and stops its escalation ladder, or records
-    a late acknowledgement (FAILED_PRECONDITION / ACK_TOO_LATE) [GRD-008] [GRD-009].
+    a late acknowledgement of a guardian or school contact (FAILED_PRECONDITION / ACK_TOO_LATE); an
+    operator's acknowledgement is effective at CENTER and POLICE_112 alike [GRD-008] [GRD-009].
     """
     GetWardLocation: _aio.UnaryUnaryMultiCallable[_guardian_pb2.GetWardLocationRequest, _guardian_pb2.WardLocation]  # type: ignore[assignment]
     """Returns where the ward was last seen. Only for the ward's guardians, or for operators and
@@ -135,7 +137,8 @@ class GuardianServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_guardian_pb2.Notification, _abc.Awaitable[_guardian_pb2.Notification]]:
         """Acknowledges a notification for all its recipients and stops its escalation ladder, or records
-        a late acknowledgement (FAILED_PRECONDITION / ACK_TOO_LATE) [GRD-008] [GRD-009].
+        a late acknowledgement of a guardian or school contact (FAILED_PRECONDITION / ACK_TOO_LATE); an
+        operator's acknowledgement is effective at CENTER and POLICE_112 alike [GRD-008] [GRD-009].
         """
 
     @_abc_1.abstractmethod
