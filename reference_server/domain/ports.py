@@ -9,13 +9,17 @@ rolls back) together with the caller's own writes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ansim.v1 import common_pb2, directory_pb2, emergency_pb2, federation_pb2
 
 from reference_server.store.sqlite import SqliteTransaction
+
+#: Federation's rows for a routing decision (its route, its audit entry), written by the emergency
+#: area in the transaction that acts on the decision, so that deciding costs one transaction.
+RouteWriter = Callable[[SqliteTransaction], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -135,9 +139,12 @@ class ForwardedEmergencyHandler(Protocol):
         emergency: str,
         responsible: directory_pb2.CenterEntry | None,
         agencies: Sequence[directory_pb2.ServingAgency],
+        *,
+        record_route: RouteWriter | None = None,
     ) -> None:
         """No forward was accepted within 5 s: handle the emergency raised here yourself, showing
-        the responsible center's operations contact [FED-014]."""
+        the responsible center's operations contact [FED-014]; ``record_route`` runs first in the
+        same transaction."""
         ...
 
     async def apply_mirror(
@@ -151,9 +158,10 @@ class ForwardedEmergencyHandler(Protocol):
         that records it as applied, so that no event is acknowledged unapplied [FED-024]."""
         ...
 
-    async def handle_locally(self, emergency: str) -> None:
+    async def handle_locally(self, emergency: str, *, record_route: RouteWriter | None = None) -> None:
         """Routing decided that this center is responsible for the emergency raised here (the top
-        candidate is itself, or a peer refused with a loop): select cameras and dispatch now [§17.3]."""
+        candidate is itself, or a peer refused with a loop): select cameras and dispatch now [§17.3];
+        ``record_route`` runs first in the same transaction."""
         ...
 
     async def forward_accepted(self, emergency: str, handling_emergency: str, display_name: str) -> None:

@@ -46,6 +46,7 @@ from reference_server.domain.dispatch.agencies import POLICE
 from reference_server.domain.emergencies import events, ids, repository, states, views
 from reference_server.domain.emergencies.events import timestamp
 from reference_server.domain.emergencies.repository import EmergencyRecord
+from reference_server.domain.ports import RouteWriter
 from reference_server.events.publisher import Event
 from reference_server.interceptors.metrics import ACTIVE_EMERGENCIES
 from reference_server.store.interface import Transaction
@@ -145,8 +146,17 @@ class Federated:
         )
         return True
 
-    async def _handle(self, name: str, decision: str, prefer: Sequence[str], note: str = "") -> None:
+    async def _handle(
+        self,
+        name: str,
+        decision: str,
+        prefer: Sequence[str],
+        note: str = "",
+        record_route: RouteWriter | None = None,
+    ) -> None:
         async with self.store.transaction() as tx:
+            if record_route is not None:  # federation's own rows, committed with the decision
+                await record_route(tx)
             record = await repository.load(tx, name)
             if record is None or not await self._decide(tx, name, decision):
                 return
@@ -158,14 +168,16 @@ class Federated:
             await repository.save(tx, record)
         log.info("handled here", extra={"emergency": name, "decision": decision})
 
-    async def handle_locally(self, emergency: str) -> None:
-        await self._handle(emergency, "local", ())
+    async def handle_locally(self, emergency: str, *, record_route: RouteWriter | None = None) -> None:
+        await self._handle(emergency, "local", (), record_route=record_route)
 
     async def handle_fallback(
         self,
         emergency: str,
         responsible: directory_pb2.CenterEntry | None,
         agencies: Sequence[directory_pb2.ServingAgency],
+        *,
+        record_route: RouteWriter | None = None,
     ) -> None:
         """Handle it here within 5 s, showing the responsible center's operations contact [FED-014]."""
         note = "FALLBACK: no responsible center reachable"
@@ -178,7 +190,7 @@ class Federated:
             note = f"FALLBACK: {responsible.display_name_ko or responsible.name} unreachable"
             if contacts:
                 note += f"; operations {', '.join(contacts)}"
-        await self._handle(emergency, "fallback", [a.agency for a in agencies], note)
+        await self._handle(emergency, "fallback", [a.agency for a in agencies], note, record_route)
 
     async def forward_accepted(self, emergency: str, handling_emergency: str, display_name: str) -> None:
         async with self.store.transaction() as tx:

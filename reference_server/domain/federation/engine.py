@@ -47,7 +47,9 @@ from reference_server.domain.federation.home_handoff import HomeHandoff
 from reference_server.domain.federation.mirror import MirrorInbox, center_of, send_pending
 from reference_server.domain.federation.registry import TrustRegistry, usable_peer
 from reference_server.domain.federation.router import DirectoryClient, Resolution, Router
+from reference_server.domain.ports import RouteWriter
 from reference_server.security.tokens import TokenIssuer
+from reference_server.store.sqlite import SqliteTransaction
 
 log = logging.getLogger("ansim.federation")
 
@@ -207,33 +209,34 @@ class Federation:
         """EmergencyRouter port: start routing in the background [FED-012]."""
         started = time.monotonic()
         forwarded = forwarded_of(emergency, self.ctx.clock.now())
-        async with self.ctx.store.transaction() as tx:
-            await tx.execute(
-                "INSERT OR IGNORE INTO fed_routes (home_emergency, incident_id, mode, status, emergency,"
-                " update_time) VALUES (?, ?, ?, 'ROUTING', ?, ?)",
-                (
-                    emergency.name,
-                    emergency.incident_id,
-                    emergency.mode,
-                    forwarded.SerializeToString(),
-                    to_rfc3339(tx.now),
-                ),
-            )
         self._spawn(self._route(forwarded, started), f"ansim-route-{emergency.name}")
 
     async def _route(self, forwarded: federation_pb2.ForwardedEmergency, started: float) -> None:
+        # a decision taken here writes the route with the handling (one transaction); a forward
+        # records the route first: the peer may call back about it before accepting
         resolution = await self.router.resolve(forwarded.location)
         if not resolution.candidates:
             await self._fallback(forwarded, resolution, "location unresolvable")
             return
         if resolution.candidates[0] == self.me:
-            await self._set_route(forwarded.home_emergency, "LOCAL")
             log.info(
                 "handled here",
                 extra={"event": "local", "incident": forwarded.incident_id, "source": resolution.source},
             )
-            await self._handle_locally(forwarded.home_emergency)
+            await self._handle_locally(forwarded)
             return
+        async with self.ctx.store.transaction() as tx:
+            await tx.execute(
+                "INSERT OR IGNORE INTO fed_routes (home_emergency, incident_id, mode, status, emergency,"
+                " update_time) VALUES (?, ?, ?, 'ROUTING', ?, ?)",
+                (
+                    forwarded.home_emergency,
+                    forwarded.incident_id,
+                    forwarded.mode,
+                    forwarded.SerializeToString(),
+                    to_rfc3339(tx.now),
+                ),
+            )
         candidates = self._usable_candidates(resolution)
         outcome = await self._forward(
             forwarded, candidates, resolution, federation_pb2.FORWARD_REASON_ROUTED, started
@@ -248,11 +251,10 @@ class Federation:
             else:
                 outcome.result = "loop"
         if outcome.result == "loop":
-            await self._set_route(forwarded.home_emergency, "LOCAL")
             log.info(
                 "handled here after refusal", extra={"event": "local", "incident": forwarded.incident_id}
             )
-            await self._handle_locally(forwarded.home_emergency)
+            await self._handle_locally(forwarded)
         elif outcome.result != "accepted":
             await self._fallback(forwarded, resolution, "no forward accepted within 5 s")
 
@@ -345,10 +347,50 @@ class Federation:
                 forwarded.home_emergency, response.emergency, entry.display_name_ko if entry else ""
             )
 
-    async def _handle_locally(self, home_emergency: str) -> None:
-        """The emergency area handles it here (cameras, own dispatch) [§17.3]."""
-        if self.ctx.domain.forwarded is not None:
-            await self.ctx.domain.forwarded.handle_locally(home_emergency)
+    async def _handle_locally(self, forwarded: federation_pb2.ForwardedEmergency) -> None:
+        """The emergency area handles it here (cameras, own dispatch), the route LOCAL in the same
+        transaction [§17.3]."""
+        write = self._route_writer(forwarded, "LOCAL")
+        if self.ctx.domain.forwarded is None:
+            async with self.ctx.store.transaction() as tx:
+                await write(tx)
+            return
+        await self.ctx.domain.forwarded.handle_locally(forwarded.home_emergency, record_route=write)
+
+    def _route_writer(
+        self,
+        forwarded: federation_pb2.ForwardedEmergency,
+        status: str,
+        next_recovery: str | None = None,
+        fallback_why: str = "",
+    ) -> RouteWriter:
+        """The route's row with a decision taken here (created, or updated after a forward), and
+        the fallback's audit entry [FED-014]."""
+
+        async def write(tx: SqliteTransaction) -> None:
+            await tx.execute(
+                "INSERT INTO fed_routes (home_emergency, incident_id, mode, status, emergency,"
+                " next_recovery, recovery_interval, update_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (home_emergency) DO UPDATE SET status = excluded.status,"
+                " next_recovery = excluded.next_recovery, recovery_interval = excluded.recovery_interval,"
+                " update_time = excluded.update_time",
+                (
+                    forwarded.home_emergency,
+                    forwarded.incident_id,
+                    forwarded.mode,
+                    status,
+                    forwarded.SerializeToString(),
+                    next_recovery,
+                    self.recovery_first_s,
+                    to_rfc3339(tx.now),
+                ),
+            )
+            if fallback_why:
+                await tx.append_audit(
+                    self.me, "federation.fallback", forwarded.home_emergency, fallback_why, "fallback"
+                )
+
+        return write
 
     async def mirror(self, tx: Any, emergency: str, event: federation_pb2.MirrorEvent) -> None:
         """EmergencyRouter port: queue a state change or dispatch of an emergency handled here for
@@ -385,7 +427,7 @@ class Federation:
     ) -> None:
         """FED-014: handle it here, with the responsible center's contact; recover later [FED-015]."""
         next_try = self.ctx.clock.now() + timedelta(seconds=self.recovery_first_s)
-        await self._set_route(forwarded.home_emergency, "FALLBACK", next_recovery=to_rfc3339(next_try))
+        write = self._route_writer(forwarded, "FALLBACK", to_rfc3339(next_try), why)
         responsible = self.registry.get(resolution.candidates[0]) if resolution.candidates else None
         agencies: list[directory_pb2.ServingAgency] = []
         if resolution.answer is not None:
@@ -393,8 +435,6 @@ class Federation:
         elif self.registry.me is not None:
             me = self.registry.me
             agencies = serving_agencies(me, forwarded.location.latitude, forwarded.location.longitude)
-        async with self.ctx.store.transaction() as tx:
-            await tx.append_audit(self.me, "federation.fallback", forwarded.home_emergency, why, "fallback")
         log.warning(
             "fallback: handling here",
             extra={
@@ -404,8 +444,13 @@ class Federation:
                 "why": why,
             },
         )
-        if self.ctx.domain.forwarded is not None:
-            await self.ctx.domain.forwarded.handle_fallback(forwarded.home_emergency, responsible, agencies)
+        if self.ctx.domain.forwarded is None:
+            async with self.ctx.store.transaction() as tx:
+                await write(tx)
+            return
+        await self.ctx.domain.forwarded.handle_fallback(
+            forwarded.home_emergency, responsible, agencies, record_route=write
+        )
 
     async def recover_now(self, home_emergency: str) -> None:
         """Make the next recovery forward of a fallback emergency due at once (she left the home
