@@ -51,6 +51,8 @@ def serving_agencies(
     entry: directory_pb2.CenterEntry, lat: float, lon: float
 ) -> list[directory_pb2.ServingAgency]:
     """The entry's agencies that serve the municipality containing the point [DIR-011] [FED-014]."""
+    if not any(a.legal_dong_sigungu_codes for a in entry.agencies):
+        return list(entry.agencies)  # all serve everywhere: no need to locate the municipality
     statistics = _municipality_code(lat, lon)
     legal = {m.legal_dong_sigungu_code for m in entry.municipalities if m.statistics_code == statistics}
     legal.discard("")
