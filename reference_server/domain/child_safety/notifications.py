@@ -65,6 +65,15 @@ SUMMARY: dict[int, str] = {
 MAX_LATE_ACKS = 20
 
 
+def effective(party: int, current: int) -> bool:
+    """Whether an acknowledgement from the ``party`` rung stops a ladder at ``current`` (§15.4):
+    at or above it; an operator's (CENTER) also at POLICE_112, which has no party of its own
+    (GRD-008). Anything else is too late (GRD-009)."""
+    if party == gd.ESCALATION_LEVEL_CENTER:
+        return current <= gd.ESCALATION_LEVEL_POLICE_112
+    return party >= current
+
+
 def stream_scope(recipient: str) -> str:
     """The event scope of a recipient's notification stream."""
     return f"{recipient}/notifications"
@@ -331,7 +340,7 @@ class Notifier:
         current = int(alert["level"]) if alert is not None else copy.escalation_level
         party = copy.recipient_level
         subject = caller.to_subject()
-        if party >= current or copy.severity == gd.NOTIFICATION_SEVERITY_INFO:
+        if effective(party, current) or copy.severity == gd.NOTIFICATION_SEVERITY_INFO:
             await tx.execute(
                 "UPDATE cs_alerts SET ack_deadline = NULL WHERE derived_event_id = ?",
                 (copy.derived_event_id,),
