@@ -271,6 +271,16 @@ class Stream:
             fail(f"the stream ended before {what}: {self.ended!r}")
         return message
 
+    async def poll(self, within_s: float) -> Any | None:
+        """The next message, or None when none arrives within ``within_s`` or the stream ended."""
+        try:
+            message = await asyncio.wait_for(self.queue.get(), within_s)
+        except TimeoutError:
+            return None
+        if message is None:
+            await self.queue.put(None)
+        return message
+
     async def until(
         self, predicate: Callable[[Any], bool], within_s: float, what: str
     ) -> tuple[Any, list[Any]]:

@@ -36,6 +36,7 @@ from conformance.cases.child_safety import (
     sleep_until,
 )
 from conformance.cases.emergency import Stream, dispatches_of, operator, operator_get
+from conformance.expect import fail
 
 MAX_STEP_S = 20.0
 
@@ -705,3 +706,90 @@ async def resolve(ctx: CaseContext, name: str) -> None:
                 note="conformance clean-up",
             )
         )
+
+
+@case(
+    "TC_GRD_014_SRV",
+    title=(
+        "An EMERGENCY at its top rung POLICE_112 is closed by the operators' acknowledgement (the "
+        "guardian's is still ACK_TOO_LATE): acknowledged_by on every copy, no replay on a fresh stream"
+    ),
+    requirements=["GRD-008", "GRD-009", "GRD-011"],
+    profile=PROFILE,
+    kind="positive",
+    timeout=45,
+)
+async def operator_ack_at_police(ctx: CaseContext) -> None:
+    world = await build_world(ctx)
+    mine = await sos(world)
+    step = step_of(mine)
+    if 3 * step + 2 > MAX_CLIMB_S:
+        ctx.skip(
+            f"the TEST-mode escalation step is {step:.0f} s: reaching POLICE_112 takes {3 * step:.0f} s; "
+            f"the suite waits at most {MAX_CLIMB_S:.0f} s (GRD-005 allows 5 s for TEST)"
+        )
+    first = mine.ack_deadline.ToDatetime(tzinfo=UTC)
+    top = first + timedelta(seconds=2 * step + RUNG_LATENCY_S)
+    police = await reach(world, mine, gd.ESCALATION_LEVEL_POLICE_112, top)
+    if police.related_emergency:
+        ctx.on_cleanup(lambda: resolve(ctx, police.related_emergency))
+    await expect_error(
+        world.guardians().AcknowledgeNotification(
+            gd.AcknowledgeNotificationRequest(name=mine.name, request_id=ctx.request_id())
+        ),
+        code=grpc.StatusCode.FAILED_PRECONDITION,
+        reason="ACK_TOO_LATE",
+    )
+    ours = await operators_copy(world, mine.derived_event_id)
+    check(ours is not None, "no operators' copy of the SOS at the POLICE_112 rung [GRD-006]")
+    assert ours is not None
+    operators = world.guardians(role="CENTER_OPERATOR", token=ctx.tokens.token("CENTER_OPERATOR"))
+    acked = await expect_ok(
+        operators.AcknowledgeNotification(
+            gd.AcknowledgeNotificationRequest(name=ours.name, request_id=ctx.request_id())
+        ),
+        "the operator's acknowledgement at the POLICE_112 rung [GRD-008]",
+    )
+    check(
+        acked.HasField("acknowledged_by") and acked.HasField("acknowledge_time"),
+        "the operator's acknowledgement at POLICE_112 must be effective [GRD-008]",
+    )
+    check(not acked.HasField("ack_deadline"), "an acknowledged copy has no ack_deadline [GRD-008]")
+    contact = world.contact_token()
+    school = await world.wait_for(cs.DERIVED_EVENT_KIND_SOS, token=contact, recipient=world.contact, wait_s=0)
+    check(len(school) == 1, f"the school contact has {len(school)} SOS copies, expected 1 [GRD-003]")
+    guardian = await expect_ok(world.guardians().GetNotification(gd.GetNotificationRequest(name=mine.name)))
+    for who, copy in (("guardian", guardian), ("school contact", school[0])):
+        check(
+            copy.acknowledged_by == acked.acknowledged_by and copy.acknowledge_time == acked.acknowledge_time,
+            f"the {who}'s copy does not show the operator's acknowledgement [GRD-008]",
+        )
+    check(
+        len(guardian.late_acknowledgements) == 1,
+        "the guardian's late acknowledgement must stay recorded [GRD-009]",
+    )
+    stream = Stream(
+        ctx, world.guardians().StreamNotifications(gd.StreamNotificationsRequest(parent=world.guardian))
+    )
+    before = await until_live(world, stream)
+    check(
+        not [ev for ev in before if ev.replay and ev.notification.derived_event_id == mine.derived_event_id],
+        "a fresh stream replayed the SOS the operator acknowledged at POLICE_112 [GRD-011]",
+    )
+
+
+async def until_live(world: World, stream: Stream, attempts: int = 4) -> list[gd.StreamNotificationsResponse]:
+    """Walk the ward in and out of the school gate until the fresh ``stream`` carries a live event
+    (one published before the subscription took effect is not on it, GRD-012); return the events
+    before it — the replay of GRD-011."""
+    replayed: list[gd.StreamNotificationsResponse] = []
+    for attempt in range(attempts):
+        inbound = attempt % 2 == 0
+        direction = cs.SIGHTING_DIRECTION_INBOUND if inbound else cs.SIGHTING_DIRECTION_OUTBOUND
+        await world.submit(world.sighting(world.gate, direction=direction))
+        while (event := await stream.poll(2.0)) is not None:
+            if not event.replay:
+                return replayed
+            replayed.append(event)
+    fail(f"no live event on a fresh stream after {attempts} school-gate sightings [GRD-001, GRD-012]")
+    return replayed
