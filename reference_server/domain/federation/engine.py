@@ -548,7 +548,9 @@ class Federation:
         center handles the emergency itself, watch for her leaving its area [FED-019]."""
         route = await self._route_of(emergency)
         if route is not None and route["status"] in ("LOCAL", "FALLBACK") and locations:
-            self._spawn(self.home_handoff.moved(emergency, list(locations)), f"ansim-moved-{emergency}")
+            self._spawn(
+                self.home_handoff.moved(emergency, list(locations), route), f"ansim-moved-{emergency}"
+            )
             return
         if route is None or route["status"] != "FORWARDED" or not locations:
             return

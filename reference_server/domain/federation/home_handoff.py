@@ -21,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ansim.v1 import common_pb2, federation_pb2
+from ansim.v1 import common_pb2, directory_pb2, federation_pb2
+from shapely.geometry.base import BaseGeometry
 
 from reference_server.clock import from_rfc3339, to_rfc3339
 from reference_server.domain.directory.geometry import area_geometry, intersects_region
@@ -58,17 +59,32 @@ class HomeHandoff:
         self.retry = retry
         self.check_path = check_path
         self._running: set[str] = set()
+        self._area: tuple[directory_pb2.CenterEntry, BaseGeometry] | None = None
 
-    async def moved(self, emergency: str, locations: Sequence[common_pb2.Location]) -> None:
-        """New fixes at home: keep the latest as current and start a handoff when it is due [FED-019]."""
+    def _service_area(self, me: directory_pb2.CenterEntry) -> BaseGeometry:
+        """This center's service area as a geometry, built once per registry entry (a reload
+        replaces the entry object)."""
+        if self._area is None or self._area[0] is not me:
+            self._area = (me, area_geometry(me.service_area))
+        return self._area[1]
+
+    async def moved(
+        self,
+        emergency: str,
+        locations: Sequence[common_pb2.Location],
+        seen: Mapping[str, Any] | None = None,
+    ) -> None:
+        """New fixes at home: keep the latest as current and start a handoff when it is due
+        [FED-019]; ``seen``: the route's row as the caller just read it (else read here)."""
         me = self.fed.registry.me
         if me is None or not me.HasField("service_area") or not locations:
             return
         latest = max(locations, key=lambda f: (f.fix_time.seconds, f.fix_time.nanos))
-        inside = intersects_region(area_geometry(me.service_area), latest)
-        seen = await self.fed.ctx.store.fetchone(
-            "SELECT status, outside_since FROM fed_routes WHERE home_emergency = ?", (emergency,)
-        )
+        inside = intersects_region(self._service_area(me), latest)
+        if seen is None:
+            seen = await self.fed.ctx.store.fetchone(
+                "SELECT status, outside_since FROM fed_routes WHERE home_emergency = ?", (emergency,)
+            )
         if seen is None or seen["status"] not in WATCHED or (inside and not seen["outside_since"]):
             return  # the usual case, inside the area: nothing to record, no write per fix
         async with self.fed.ctx.store.transaction() as tx:
