@@ -274,11 +274,14 @@ def run(ctx: Context) -> Row:
     with demo_center(data_dir, "--config", str(settings)) as center:
         if not asyncio.run(serving(center, [GUARDIAN_SERVICE]))[GUARDIAN_SERVICE]:
             return Row(name, None, "", status="pending", note=f"{GUARDIAN_SERVICE} not served")
-        result = asyncio.run(
-            measure(
-                center, f"http://127.0.0.1:{port}/metrics", ctx.sizes.subscribers, ctx.sizes.fanout_rounds
+        try:
+            result = asyncio.run(
+                measure(
+                    center, f"http://127.0.0.1:{port}/metrics", ctx.sizes.subscribers, ctx.sizes.fanout_rounds
+                )
             )
-        )
+        except RuntimeError as error:  # reported in its row; the dispatch row stands
+            return Row(name, None, "", status="error", note=str(error))
     if not result.delays:
         return Row(name, None, "", status="error", note=f"no deliveries ({result.missing} missing)")
     ms = 1e3
