@@ -160,7 +160,7 @@ async def _press(channel: grpc.aio.Channel, gateway: Any, reader: str, uid: str)
         raise RuntimeError(f"the button press was not accepted: {reply}")
 
 
-async def _subscribed(metrics_url: str, streams: int, deadline: float) -> None:
+async def _subscribed(metrics_url: str, streams: int, deadline: float, failed: list[str]) -> None:
     """Wait until the center's ``ansim_stream_subscribers{stream="notifications"}`` gauge reaches
     ``streams``."""
     import urllib.request
@@ -174,8 +174,10 @@ async def _subscribed(metrics_url: str, streams: int, deadline: float) -> None:
         count = next((float(x.split()[-1]) for x in text.splitlines() if x.startswith(line)), 0.0)
         if count >= streams:
             return
+        if failed:
+            raise RuntimeError(f"{len(failed)} of {streams} streams failed, first: {failed[0]}")
         await asyncio.sleep(0.2)
-    raise RuntimeError(f"only {count:.0f} of {streams} notification streams subscribed")
+    raise RuntimeError(f"only {count:.0f} of {streams} notification streams subscribed, none failed")
 
 
 async def _first_arrivals(
@@ -204,6 +206,7 @@ async def measure(center: Any, metrics_url: str, subscribers: int, rounds: int) 
     parent = f"centers/{DEMO_CENTER}"
     channels = [center.channel() for _ in range(CHANNELS)]
     received: list[tuple[int, float, bytes]] = []  # (stream, arrival, message) as they arrive
+    failed: list[str] = []  # streams that ended with an error
     ready = 0
     opened = asyncio.Event()
     stream_req = gd.StreamNotificationsRequest(parent=f"{parent}/guardians/{GUARDIAN}").SerializeToString()
@@ -219,8 +222,11 @@ async def measure(center: Any, metrics_url: str, subscribers: int, rounds: int) 
         ready += 1
         if ready == subscribers:
             opened.set()
-        async for raw in call:
-            received.append((i, time.perf_counter(), raw))
+        try:
+            async for raw in call:
+                received.append((i, time.perf_counter(), raw))
+        except grpc.aio.AioRpcError as error:
+            failed.append(f"{error.code().name}: {error.details()}")
 
     reader, wards = await _provision(channels[0], parent, center.metadata("CENTER_OPERATOR"), rounds)
     tasks = [asyncio.create_task(subscriber(i)) for i in range(subscribers)]
@@ -233,7 +239,7 @@ async def measure(center: Any, metrics_url: str, subscribers: int, rounds: int) 
         # A stream without a cursor gets only what is published after the center subscribed it,
         # and opening a stream replays the recipient's open alerts into the shared scope, so no
         # press before the center reports every stream subscribed.
-        await _subscribed(metrics_url, subscribers, time.perf_counter() + 180.0)
+        await _subscribed(metrics_url, subscribers, time.perf_counter() + 180.0, failed)
         for uid, ward in wards:
             t0 = time.perf_counter()
             await _press(channels[0], gateway, reader, uid)
