@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -145,15 +144,6 @@ def test_rejects_bad_input(index: ServiceAreaIndex) -> None:
         ServiceAreaIndex([("a", box(0, 0, 1, 1)), ("a", box(1, 1, 2, 2))])
 
 
-def test_lookup_is_fast(index: ServiceAreaIndex) -> None:
-    n = 2_000
-    start = time.perf_counter()
-    for _ in range(n):
-        index.locate(37.5729, 126.9794, 50)
-    per_query = (time.perf_counter() - start) / n
-    assert per_query < 500e-6  # ~20 µs measured; generous for slow CI machines
-
-
 def test_random_points_inside_and_seeded(municipalities: list[Municipality]) -> None:
     geom = municipalities[0].geometry
     lons, lats = random_points_in(geom, 1_000, seed=7)
@@ -179,9 +169,8 @@ def test_clustered_points(municipalities: list[Municipality]) -> None:
     assert np.array_equal(pts.lons, again.lons) and np.array_equal(pts.area_index, again.area_index)
 
 
-def test_clustered_points_is_fast_enough(municipalities: list[Municipality]) -> None:
+def test_clustered_points_at_national_size(municipalities: list[Municipality]) -> None:
+    # How fast it is belongs to bench/ (cameras); here only that the national size is produced.
     geoms = [m.geometry for m in municipalities]
-    start = time.perf_counter()
     pts = clustered_points(geoms, np.ones(len(geoms)), 1_600_000, seed=1)
     assert pts.lons.size == 1_600_000
-    assert time.perf_counter() - start < 10.0  # ~1 s measured
