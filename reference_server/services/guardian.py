@@ -13,8 +13,8 @@ from ansim_sdk.errors import AnsimError
 from reference_server.domain.child_safety.area import ChildSafetyArea
 from reference_server.domain.child_safety.common import check_request, parse
 from reference_server.domain.child_safety.notifications import stream_scope
+from reference_server.domain.child_safety.replay import snapshot
 from reference_server.domain.paging import page_size
-from reference_server.events.publisher import Event
 from reference_server.security.caller import current_caller
 from reference_server.store.idempotency import request_hash
 
@@ -34,7 +34,12 @@ class GuardianServicer(guardian_pb2_grpc.GuardianServiceServicer):
         check_request(request)
         self.notifier.check_owner(current_caller(), request.parent)
         scope = stream_scope(request.parent)
-        cursor = request.resume_cursor or await self._replay(request.parent)
+        cursor = request.resume_cursor
+        if not cursor:
+            replay = await snapshot(self.ctx.store, self.ctx.publisher, request.parent, self.notifier)
+            for item in replay.items:
+                yield item
+            cursor = replay.cursor
         publisher = self.ctx.publisher
         async with contextlib.aclosing(publisher.subscribe(scope, cursor)) as events:
             async for event in events:
@@ -42,25 +47,6 @@ class GuardianServicer(guardian_pb2_grpc.GuardianServiceServicer):
                 item.cursor = event.cursor
                 item.sequence = event.sequence
                 yield item
-
-    async def _replay(self, recipient: str) -> str:
-        """GRD-011: append the recipient's unacknowledged WARNING and EMERGENCY copies, oldest first,
-        as replay events of its stream; return the cursor just before them."""
-        scope = stream_scope(recipient)
-        async with self.ctx.store.transaction() as tx:
-            row = await tx.fetchone("SELECT last_sequence FROM event_scopes WHERE scope = ?", (scope,))
-            before = int(row["last_sequence"]) if row is not None else 0
-            rows = await tx.fetchall(
-                "SELECT body FROM cs_notifications WHERE recipient = ? ORDER BY created, name", (recipient,)
-            )
-            for r in rows:
-                copy = parse(gd.Notification, r["body"])
-                if self.notifier.unacknowledged(copy):
-                    item = gd.StreamNotificationsResponse(
-                        replay=True, change=gd.NOTIFICATION_CHANGE_CREATED, notification=copy
-                    )
-                    await self.ctx.publisher.publish(tx, scope, Event.of(item, copy.mode))
-        return self.ctx.publisher.cursor(scope, before)
 
     async def GetNotification(self, request: gd.GetNotificationRequest, context: object) -> gd.Notification:
         check_request(request)
