@@ -52,6 +52,8 @@ CONTROLS: dict[str, tuple[str, ...]] = {
     "cursor_scope_unchecked": ("TC_EMG_019_SRV", "TC_DSP_003_SRV", "TC_TRIP_009_SRV", "TC_GRD_003_SRV"),
     # escalation, its emergency, the trip's own location and the duress arrival are untouched
     "trip_fixes_not_forwarded": ("TC_TRIP_014_SRV", "TC_TRIP_001_SRV", "TC_TRIP_019_SRV"),
+    # a single fresh stream's replay, resuming and cursor checks look right
+    "replay_into_shared_scope": ("TC_GRD_001_SRV", "TC_GRD_002_SRV", "TC_GRD_003_SRV"),
 }
 
 RUN_TIMEOUT_S = 150.0

@@ -26,4 +26,5 @@ MUTANTS = (
     "leaks_test_to_live",
     "cursor_scope_unchecked",
     "trip_fixes_not_forwarded",
+    "replay_into_shared_scope",
 )
