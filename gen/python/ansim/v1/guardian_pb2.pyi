@@ -383,10 +383,14 @@ class StreamNotificationsResponse(_message.Message):
     CHANGE_FIELD_NUMBER: _builtins.int
     NOTIFICATION_FIELD_NUMBER: _builtins.int
     cursor: _builtins.str
-    """Opaque cursor of this event; pass it as resume_cursor to continue after it [GRD-012]."""
+    """Opaque cursor of this event; pass it as resume_cursor to continue after it. Every replayed item
+    carries the cursor of the position the call's live events follow [GRD-011] [GRD-012].
+    """
     sequence: _builtins.int
-    """Position in the subscription scope (the parent), strictly increasing by one, so a gap is
-    detectable; starts at 1 [GRD-011].
+    """Position in the subscription scope (the parent), strictly increasing by one on a call, so a
+    gap is detectable; the scope's first event has 1. Replayed items of a fresh subscription take
+    the positions just before its first live event, ending at the position they resume from
+    [GRD-011] [STM-001].
     """
     replay: _builtins.bool
     """True for the unacknowledged notifications sent on a fresh subscription before live events
