@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -32,7 +31,8 @@ from typing import BinaryIO
 from reference_server.cameras import fields
 from reference_server.cameras.layout import Header, HeaderError, Layout, detect_layout
 from reference_server.cameras.records import CameraRecord, RowError
-from reference_server.geo.codes import AdminAgencyCode
+from reference_server.cameras.row_parser import derive_management_number as derive_management_number
+from reference_server.cameras.row_parser import row_parser
 
 SNIFF_BYTES = 64 * 1024
 
@@ -63,15 +63,6 @@ def _is_utf8(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def derive_management_number(
-    record_fields: tuple[str | None, str | None, str | None, float, float], provider_code: str | None
-) -> str:
-    road, lot, purpose, lat, lon = record_fields
-    key = f"{road or ''}|{lot or ''}|{purpose or ''}|{lat:.6f}|{lon:.6f}"
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
-    return f"{provider_code or 'UNKNOWN'}-{digest}"
 
 
 class CameraCsvReader:
@@ -124,7 +115,7 @@ class CameraCsvReader:
         self.close()
 
     def __iter__(self) -> Iterator[CameraRecord | RowError]:
-        parse = _current_row if self.header.layout is Layout.CURRENT else _legacy_row
+        parse = row_parser(self.header)
         header = self.header
         previous_end = self._reader.line_num
         for row in self._reader:
@@ -139,7 +130,7 @@ class CameraCsvReader:
                 yield RowError(line, f"expected {header.width} columns, found {len(row)}")
                 continue
             try:
-                yield parse(row, header, line)
+                yield parse(row, line)
             except fields.FieldError as exc:
                 yield RowError(line, str(exc))
 
@@ -148,75 +139,3 @@ def iter_camera_csv(path: Path | str, *, encoding: str | None = None) -> Iterato
     """Stream records and row errors from ``path`` (raises ``HeaderError`` for an unknown header)."""
     with CameraCsvReader(path, encoding=encoding) as reader:
         yield from reader
-
-
-def _cell(row: list[str], header: Header, column: str) -> str:
-    index = header.positions.get(column)
-    return row[index] if index is not None else ""
-
-
-def _common(
-    row: list[str], header: Header, year_month_column: str, lat_col: str, lon_col: str
-) -> dict[str, object]:
-    lat, lon = fields.coordinates(_cell(row, header, lat_col), _cell(row, header, lon_col), lat_col, lon_col)
-    # Empty or 0 means one camera [CAM-004].
-    count = fields.integer(_cell(row, header, "카메라대수"), "카메라대수", minimum=0, maximum=10_000) or 1
-    return {
-        "managing_agency": fields.required_text(_cell(row, header, "관리기관명"), "관리기관명"),
-        "road_address": fields.text(_cell(row, header, "소재지도로명주소")),
-        "lot_address": fields.text(_cell(row, header, "소재지지번주소")),
-        "purpose": fields.text(_cell(row, header, "설치목적구분")),
-        "camera_count": count,
-        "pixels_10k": fields.integer(_cell(row, header, "카메라화소수"), "카메라화소수", maximum=100_000),
-        "direction": fields.text(_cell(row, header, "촬영방면정보")),
-        "retention_days": fields.integer(_cell(row, header, "보관일수"), "보관일수", maximum=36_500),
-        "installed_year_month": fields.year_month(_cell(row, header, year_month_column), year_month_column),
-        "phone": fields.text(_cell(row, header, "관리기관전화번호")),
-        "latitude": lat,
-        "longitude": lon,
-        "data_date": fields.day(_cell(row, header, "데이터기준일자"), "데이터기준일자"),
-    }
-
-
-def _current_row(row: list[str], header: Header, line: int) -> CameraRecord:
-    common = _common(row, header, "설치연월", "WGS84위도", "WGS84경도")
-    code_text = fields.text(_cell(row, header, "개방자치단체코드"))
-    try:
-        code = AdminAgencyCode(code_text) if code_text is not None else None
-    except ValueError:
-        raise fields.FieldError(f"개방자치단체코드 is not a 7-digit code: {code_text!r}") from None
-    return CameraRecord(
-        management_number=fields.required_text(_cell(row, header, "관리번호"), "관리번호"),
-        local_gov_code=code,
-        update_kind=fields.text(_cell(row, header, "데이터갱신구분")),
-        updated_at=fields.timestamp(_cell(row, header, "데이터갱신시점"), "데이터갱신시점"),
-        last_modified_at=fields.timestamp(_cell(row, header, "최종수정시점"), "최종수정시점"),
-        layout=Layout.CURRENT,
-        line_number=line,
-        **common,  # type: ignore[arg-type]
-    )
-
-
-def _legacy_row(row: list[str], header: Header, line: int) -> CameraRecord:
-    common = _common(row, header, "설치년월", "위도", "경도")
-    provider_code = fields.text(_cell(row, header, "제공기관코드"))
-    number = fields.text(_cell(row, header, "관리번호"))
-    derived = number is None
-    if number is None:
-        key = (
-            common["road_address"],
-            common["lot_address"],
-            common["purpose"],
-            common["latitude"],
-            common["longitude"],
-        )
-        number = derive_management_number(key, provider_code)  # type: ignore[arg-type]
-    return CameraRecord(
-        management_number=number,
-        management_number_derived=derived,
-        provider_code=provider_code,
-        provider_name=fields.text(_cell(row, header, "제공기관명")),
-        layout=Layout.LEGACY,
-        line_number=line,
-        **common,  # type: ignore[arg-type]
-    )
