@@ -589,6 +589,20 @@ async def home_follows_mirror(ctx: CaseContext) -> None:
     await _handling(sos, main)
     handling = h.accepted[found[0].request.request_id]
     watch = Stream(ctx, reporter.stub.WatchEmergency(E.WatchEmergencyRequest(name=emergency.name)))
+    # Only the SNAPSHOT shows that the center has taken the watch's position: a mirror sent before it
+    # may be applied first (separate calls are not ordered), and its DISPATCHED is then in the
+    # snapshot, not a change on the stream [EMG-023].
+    snapshot = await watch.next(what="the SNAPSHOT of the app's watch [EMG-023]")
+    check(
+        snapshot.type == E.EMERGENCY_EVENT_TYPE_SNAPSHOT and snapshot.replay,
+        "the watch stream must begin with a replayed SNAPSHOT, got"
+        f" {E.EmergencyEventType.Name(snapshot.type)} [EMG-023]",
+    )
+    check(
+        snapshot.emergency.state in (E.EMERGENCY_STATE_RAISED, E.EMERGENCY_STATE_ACKNOWLEDGED),
+        "before any mirrored state the forwarded home emergency must not be past ACKNOWLEDGED, got"
+        f" {E.EmergencyState.Name(snapshot.emergency.state)} [EMG-025]",
+    )
     started = federation_pb2.HandlingStarted(
         reason=federation_pb2.FORWARD_REASON_ROUTED, center_display_name="하네스"
     )
