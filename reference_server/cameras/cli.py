@@ -21,10 +21,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ansim_sdk.cli import app
-from reference_server.cameras.csv_import import CameraCsvReader
 from reference_server.cameras.layout import HeaderError
-from reference_server.cameras.records import CameraRecord, RowError
 from reference_server.domain.cameras.importer import import_file
+from reference_server.domain.cameras.parse_worker import OpenedFile
 
 cameras_app = typer.Typer(
     help="The center's CCTV inventory (national CCTV standard dataset).", no_args_is_help=True
@@ -65,16 +64,16 @@ def import_command(
     )
     task = progress.add_task("rows", total=max(lines - 1, 1))
 
-    def on_row(row: CameraRecord | RowError) -> None:
-        if row.line_number % PROGRESS_EVERY_LINES == 0:  # redrawn a few times a second anyway
-            progress.update(task, completed=row.line_number - 1)
+    def on_line(line_number: int) -> None:
+        if line_number % PROGRESS_EVERY_LINES == 0:  # redrawn a few times a second anyway
+            progress.update(task, completed=line_number - 1)
 
-    def on_open(reader: CameraCsvReader) -> None:
-        typer.echo(f"{file}: {reader.layout.value} layout, {reader.encoding}", err=True)
+    def on_open(opened: OpenedFile) -> None:
+        typer.echo(f"{file}: {opened.layout.value} layout, {opened.encoding}", err=True)
 
     try:
         with progress:
-            summary = import_file(file, data_dir, encoding=encoding, on_row=on_row, on_open=on_open)
+            summary = import_file(file, data_dir, encoding=encoding, on_line=on_line, on_open=on_open)
             progress.update(task, completed=max(lines - 1, 1))
     except HeaderError as error:
         typer.echo(f"ansim cameras import: {file}: {error}", err=True)

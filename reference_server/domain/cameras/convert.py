@@ -7,6 +7,7 @@ the location box [CAM-006] and KST → UTC [CAM-007].
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -69,6 +70,7 @@ def camera_id(management_number: str) -> str:
     return _NOT_ID_CHAR.sub("-", management_number.lower())
 
 
+@functools.lru_cache(maxsize=65_536)  # few distinct values per dataset
 def purpose_of(label: str | None) -> int:
     """CameraPurpose of a 설치목적구분 label; any label not in the table is OTHER [CAM-003]."""
     if not label:
@@ -76,12 +78,14 @@ def purpose_of(label: str | None) -> int:
     return PURPOSE_TABLE.get(label.replace(" ", ""), int(P.CAMERA_PURPOSE_OTHER))
 
 
+@functools.lru_cache(maxsize=65_536)  # few distinct values per dataset
 def update_kind_of(value: str | None) -> int:
     if not value:
         return int(P.DATASET_UPDATE_KIND_UNSPECIFIED)
     return UPDATE_KINDS.get(value.strip().upper() if value.strip().isascii() else value.strip(), 0)
 
 
+@functools.lru_cache(maxsize=65_536)  # few distinct values per dataset
 def phone_of(value: str | None) -> str:
     """관리기관전화번호 as digits and hyphens ("(033)249-3034" → "033-249-3034"), "" if unusable [CAM-005]."""
     if not value:

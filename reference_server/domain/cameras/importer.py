@@ -1,7 +1,8 @@
 """Import a national CCTV dataset file into a center's store (``ansim cameras import``).
 
-Streaming: rows come from ``CameraCsvReader`` one at a time and are written in batches of
-``BATCH_ROWS`` per transaction, so memory stays flat on multi-million-row files. A re-import
+Streaming: rows come from ``CameraCsvReader`` one at a time (parsed, converted and serialised in a
+child process, see ``parse_worker``) and are written in batches of ``BATCH_ROWS`` per transaction,
+so memory stays flat on multi-million-row files. A re-import
 updates each camera in place, keyed by 관리번호 (with 개방자치단체코드); the camera keeps its id.
 Bad rows (the reader's row errors, rows the wire Camera cannot carry, a 관리번호 repeated within
 the file) are reported with their line number and reason and skipped. Rows without coordinates or
@@ -19,13 +20,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ansim.v1 import camera_pb2
-
-from reference_server.cameras.csv_import import CameraCsvReader
 from reference_server.cameras.records import CameraRecord, RowError
 from reference_server.clock import Clock, SystemClock
 from reference_server.domain.cameras import repository
-from reference_server.domain.cameras.convert import ConversionError, to_camera
+from reference_server.domain.cameras.parse_worker import Item, OpenedFile, prepared_in_child, prepared_rows
+from reference_server.domain.cameras.repository import Prepared
 from reference_server.store.migrations import apply_migrations, bundled_migrations
 
 #: Rows per transaction: few fsyncs, bounded memory (a batch of protobuf cameras is ~10 MB).
@@ -57,12 +56,10 @@ def open_database(data_dir: Path, clock: Clock | None = None) -> sqlite3.Connect
     return conn
 
 
-def _batches(
-    items: Iterable[tuple[int, camera_pb2.Camera]], size: int
-) -> Iterator[list[tuple[int, camera_pb2.Camera]]]:
-    batch: list[tuple[int, camera_pb2.Camera]] = []
-    for item in items:
-        batch.append(item)
+def _batches(items: Iterable[tuple[int, Prepared]], size: int) -> Iterator[list[Prepared]]:
+    batch: list[Prepared] = []
+    for _, row in items:
+        batch.append(row)
         if len(batch) >= size:
             yield batch
             batch = []
@@ -70,15 +67,15 @@ def _batches(
         yield batch
 
 
-def import_records(
+def write_prepared(
     conn: sqlite3.Connection,
-    rows: Iterable[CameraRecord | RowError],
+    items: Iterable[Item],
     *,
     clock: Clock | None = None,
-    on_row: Callable[[CameraRecord | RowError], None] | None = None,
+    on_line: Callable[[int], None] | None = None,
     batch_rows: int = BATCH_ROWS,
 ) -> ImportSummary:
-    """Convert, de-duplicate and upsert ``rows``; the summary lists every rejected row."""
+    """De-duplicate and upsert prepared rows; the summary lists every rejected row."""
     clock = clock or SystemClock()
     summary = ImportSummary()
     first_line: dict[tuple[str, str], int] = {}
@@ -87,27 +84,25 @@ def import_records(
         summary.rejected += 1
         summary.errors.append(RowError(line, reason))
 
-    def cameras() -> Iterator[tuple[int, camera_pb2.Camera]]:
-        for row in rows:
-            if on_row is not None:
-                on_row(row)
-            if isinstance(row, RowError):
-                reject(row.line_number, row.reason)
+    def accepted() -> Iterator[tuple[int, Prepared]]:
+        for item in items:
+            if isinstance(item, RowError):
+                if on_line is not None:
+                    on_line(item.line_number)
+                reject(item.line_number, item.reason)
                 continue
-            try:
-                camera = to_camera(row)
-            except ConversionError as error:
-                reject(row.line_number, str(error))
+            line, row = item
+            if on_line is not None:
+                on_line(line)
+            key = (row.management_number, row.agency_code)
+            seen = first_line.setdefault(key, line)
+            if seen != line:
+                reject(line, f"관리번호 {key[0]!r} repeats the row of line {seen}")
                 continue
-            key = (camera.management_number, camera.admin_codes.agency_code)
-            if key in first_line:
-                reject(row.line_number, f"관리번호 {key[0]!r} repeats the row of line {first_line[key]}")
-                continue
-            first_line[key] = row.line_number
-            yield row.line_number, camera
+            yield item
 
-    for batch in _batches(cameras(), batch_rows):
-        for result in repository.upsert_batch(conn, (c for _, c in batch), clock.now()):
+    for batch in _batches(accepted(), batch_rows):
+        for result in repository.upsert_prepared_batch(conn, batch, clock.now()):
             if result.outcome == "inserted":
                 summary.imported += 1
             elif result.outcome == "updated":
@@ -118,20 +113,40 @@ def import_records(
     return summary
 
 
+def import_records(
+    conn: sqlite3.Connection,
+    rows: Iterable[CameraRecord | RowError],
+    *,
+    clock: Clock | None = None,
+    on_row: Callable[[CameraRecord | RowError], None] | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> ImportSummary:
+    """Convert, de-duplicate and upsert ``rows`` in this process; the summary lists every rejected row."""
+
+    def reported() -> Iterator[CameraRecord | RowError]:
+        for row in rows:
+            if on_row is not None:
+                on_row(row)
+            yield row
+
+    return write_prepared(conn, prepared_rows(reported()), clock=clock, batch_rows=batch_rows)
+
+
 def import_file(
     path: Path,
     data_dir: Path,
     *,
     encoding: str | None = None,
-    on_row: Callable[[CameraRecord | RowError], None] | None = None,
-    on_open: Callable[[CameraCsvReader], None] | None = None,
+    on_line: Callable[[int], None] | None = None,
+    on_open: Callable[[OpenedFile], None] | None = None,
 ) -> ImportSummary:
-    """Import ``path`` into the store of ``data_dir`` (raises ``HeaderError`` for an unknown header)."""
+    """Import ``path`` into the store of ``data_dir`` (raises ``HeaderError`` for an unknown header).
+
+    The file is parsed in a child process while this one writes the store (``parse_worker``).
+    """
     conn = open_database(data_dir)
     try:
-        with CameraCsvReader(path, encoding=encoding) as reader:
-            if on_open is not None:
-                on_open(reader)
-            return import_records(conn, reader, on_row=on_row)
+        items = prepared_in_child(path, encoding=encoding, on_open=on_open)
+        return write_prepared(conn, items, on_line=on_line)
     finally:
         conn.close()

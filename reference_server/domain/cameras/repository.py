@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from ansim.v1 import camera_pb2
 from google.protobuf import timestamp_pb2
@@ -57,56 +58,70 @@ def _free_id(conn: sqlite3.Connection, wanted: str, agency_code: str) -> str:
     return candidate
 
 
+class Prepared(NamedTuple):
+    """A camera as the ``cameras`` row stores it: the serialised message, its hash and the indexed
+    columns (made by ``prepare``, possibly in another process than the one that writes it)."""
+
+    management_number: str
+    agency_code: str
+    purpose: int
+    latitude: float | None
+    longitude: float | None
+    searchable: int
+    content_hash: str
+    data: bytes
+
+
+def prepare(camera: camera_pb2.Camera) -> Prepared:
+    """The stored form of ``camera``; ``content_hash`` is SHA-256 of its deterministic serialisation."""
+    data = camera.SerializeToString(deterministic=True)
+    if camera.HasField("location"):
+        latitude: float | None = camera.location.latitude
+        longitude: float | None = camera.location.longitude
+    else:
+        latitude = longitude = None
+    return Prepared(
+        camera.management_number,
+        camera.admin_codes.agency_code,
+        camera.purpose,
+        latitude,
+        longitude,
+        int(searchable(camera)),
+        hashlib.sha256(data).hexdigest(),
+        data,
+    )
+
+
+_UPDATE = (
+    "UPDATE cameras SET purpose = ?, latitude = ?, longitude = ?, searchable = ?, content_hash = ?,"
+    " data = ?, update_time = ?, change_seq = ? WHERE key = ?"
+)
+_INSERT = (
+    "INSERT INTO cameras (camera_id, management_number, agency_code, purpose, latitude, longitude,"
+    " searchable, content_hash, data, create_time, update_time, change_seq)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def upsert(conn: sqlite3.Connection, camera: camera_pb2.Camera, now: datetime, change_seq: int) -> Upserted:
     """Insert a camera or update it in place, keyed by (관리번호, 개방자치단체코드); the id never changes."""
-    data = camera.SerializeToString(deterministic=True)
-    digest = hashlib.sha256(data).hexdigest()
-    agency = camera.admin_codes.agency_code
+    return upsert_prepared(conn, prepare(camera), now, change_seq)
+
+
+def upsert_prepared(conn: sqlite3.Connection, row: Prepared, now: datetime, change_seq: int) -> Upserted:
+    """``upsert`` of a prepared camera."""
     found = conn.execute(
         "SELECT key, camera_id, content_hash FROM cameras WHERE management_number = ? AND agency_code = ?",
-        (camera.management_number, agency),
+        (row.management_number, row.agency_code),
     ).fetchone()
-    location = (
-        (camera.location.latitude, camera.location.longitude) if camera.HasField("location") else (None, None)
-    )
-    if found is not None:
-        if found[2] == digest:
-            return Upserted("unchanged", found[1])
-        conn.execute(
-            "UPDATE cameras SET purpose = ?, latitude = ?, longitude = ?, searchable = ?, content_hash = ?,"
-            " data = ?, update_time = ?, change_seq = ? WHERE key = ?",
-            (
-                camera.purpose,
-                *location,
-                int(searchable(camera)),
-                digest,
-                data,
-                to_rfc3339(now),
-                change_seq,
-                found[0],
-            ),
-        )
-        return Upserted("updated", found[1])
-    cid = _free_id(conn, camera_id(camera.management_number), agency)
     stamp = to_rfc3339(now)
-    conn.execute(
-        "INSERT INTO cameras (camera_id, management_number, agency_code, purpose, latitude, longitude,"
-        " searchable, content_hash, data, create_time, update_time, change_seq)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            cid,
-            camera.management_number,
-            agency,
-            camera.purpose,
-            *location,
-            int(searchable(camera)),
-            digest,
-            data,
-            stamp,
-            stamp,
-            change_seq,
-        ),
-    )
+    if found is not None:
+        if found[2] == row.content_hash:
+            return Upserted("unchanged", found[1])
+        conn.execute(_UPDATE, (*row[2:], stamp, change_seq, found[0]))
+        return Upserted("updated", found[1])
+    cid = _free_id(conn, camera_id(row.management_number), row.agency_code)
+    conn.execute(_INSERT, (cid, *row, stamp, stamp, change_seq))
     return Upserted("inserted", cid)
 
 
@@ -142,37 +157,35 @@ def upsert_many(
 ) -> list[Upserted]:
     """``upsert`` of each camera, in order, with the same outcomes, but with one lookup query per
     few hundred cameras and the plain inserts and updates sent with ``executemany``."""
+    return upsert_prepared_many(conn, [prepare(c) for c in cameras], now, change_seq)
+
+
+def upsert_prepared_many(
+    conn: sqlite3.Connection, rows: Sequence[Prepared], now: datetime, change_seq: int
+) -> list[Upserted]:
+    """``upsert_many`` of prepared cameras."""
     stamp = to_rfc3339(now)
-    found = _existing(conn, [c.management_number for c in cameras])
-    wanted = [camera_id(c.management_number) for c in cameras]
+    found = _existing(conn, [r.management_number for r in rows])
+    wanted = [camera_id(r.management_number) for r in rows]
     taken = _taken_ids(conn, list(dict.fromkeys(wanted)))
     results: list[Upserted | None] = []
     inserts: list[tuple[object, ...]] = []
     updates: list[tuple[object, ...]] = []
     seen: set[tuple[str, str]] = set()
     later: list[int] = []  # positions handled one by one after the batch (id collisions, repeats)
-    for i, camera in enumerate(cameras):
-        agency = camera.admin_codes.agency_code
-        key = (camera.management_number, agency)
+    for i, row in enumerate(rows):
+        key = (row.management_number, row.agency_code)
         if key in seen:
             later.append(i)
             results.append(None)
             continue
         seen.add(key)
-        data = camera.SerializeToString(deterministic=True)
-        digest = hashlib.sha256(data).hexdigest()
-        location = (
-            (camera.location.latitude, camera.location.longitude)
-            if camera.HasField("location")
-            else (None, None)
-        )
         stored = found.get(key)
         if stored is not None:
-            if stored[2] == digest:
+            if stored[2] == row.content_hash:
                 results.append(Upserted("unchanged", stored[1]))
                 continue
-            row = (camera.purpose, *location, int(searchable(camera)), digest, data, stamp, change_seq)
-            updates.append((*row, stored[0]))
+            updates.append((*row[2:], stamp, change_seq, stored[0]))
             results.append(Upserted("updated", stored[1]))
             continue
         cid = wanted[i]
@@ -181,37 +194,14 @@ def upsert_many(
             results.append(None)
             continue
         taken.add(cid)
-        inserts.append(
-            (
-                cid,
-                camera.management_number,
-                agency,
-                camera.purpose,
-                *location,
-                int(searchable(camera)),
-                digest,
-                data,
-                stamp,
-                stamp,
-                change_seq,
-            )
-        )
+        inserts.append((cid, *row, stamp, stamp, change_seq))
         results.append(Upserted("inserted", cid))
     if updates:
-        conn.executemany(
-            "UPDATE cameras SET purpose = ?, latitude = ?, longitude = ?, searchable = ?, content_hash = ?,"
-            " data = ?, update_time = ?, change_seq = ? WHERE key = ?",
-            updates,
-        )
+        conn.executemany(_UPDATE, updates)
     if inserts:
-        conn.executemany(
-            "INSERT INTO cameras (camera_id, management_number, agency_code, purpose, latitude, longitude,"
-            " searchable, content_hash, data, create_time, update_time, change_seq)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            inserts,
-        )
+        conn.executemany(_INSERT, inserts)
     for i in later:
-        results[i] = upsert(conn, cameras[i], now, change_seq)
+        results[i] = upsert_prepared(conn, rows[i], now, change_seq)
     return [r for r in results if r is not None]
 
 
@@ -219,10 +209,17 @@ def upsert_batch(
     conn: sqlite3.Connection, cameras: Iterable[camera_pb2.Camera], now: datetime
 ) -> list[Upserted]:
     """Upsert many cameras in one transaction (``conn`` in autocommit mode)."""
+    return upsert_prepared_batch(conn, [prepare(c) for c in cameras], now)
+
+
+def upsert_prepared_batch(
+    conn: sqlite3.Connection, rows: Sequence[Prepared], now: datetime
+) -> list[Upserted]:
+    """``upsert_batch`` of prepared cameras."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         seq = next_change_seq(conn)
-        results = upsert_many(conn, list(cameras), now, seq)
+        results = upsert_prepared_many(conn, rows, now, seq)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
