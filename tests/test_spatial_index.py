@@ -206,3 +206,40 @@ def _same_hits(fast: list[tuple[int, float]], general: list[tuple[int, float]]) 
     compute chords in different orders)."""
     assert [k for k, _ in fast] == [k for k, _ in general]
     assert [d for _, d in fast] == pytest.approx([d for _, d in general], rel=1e-12, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("lat0", "lon0"),
+    [
+        (37.5, 127.0),  # Seoul: the grid answers
+        (33.0, 179.99),  # balls crossing the antimeridian: the tree answers
+        (89.93, 30.0),  # balls around the pole: the tree answers
+        (-45.0, -120.0),  # southern and western hemispheres
+    ],
+)
+def test_radius_queries_match_brute_force_across_the_grid(lat0: float, lon0: float) -> None:
+    """CAM-012/CAM-013/CAM-014 at the index: every radius path (grid cells, tree ball) returns
+    exactly the cameras within the radius, nearest first, equal distances by key."""
+    rng = np.random.default_rng(int(abs(lat0 * 1000 + lon0)))
+    n = 6_000
+    lats = np.clip(lat0 + rng.normal(0, 0.01, n), -90, 90)
+    lons = lon0 + rng.normal(0, 0.01, n)
+    lons = (lons + 180.0) % 360.0 - 180.0
+    # cameras exactly on grid-cell borders (0.003° / 0.004°) and co-located cameras (exact ties)
+    lats[:300] = np.round(lats[:300] / 0.003) * 0.003
+    lons[300:600] = np.clip(np.round(lons[300:600] / 0.004) * 0.004, -180, 180)
+    lats[600:900], lons[600:900] = lats[900:1200], lons[900:1200]
+    keys = rng.permutation(10 * n)[:n]
+    ref = Reference()
+    ref.rows = {int(k): (float(a), float(o), 0) for k, a, o in zip(keys, lats, lons, strict=True)}
+    index = CameraIndex(keys, lats, lons, background_rebuild=False)
+    for i in range(150):
+        at = int(rng.integers(0, n))
+        lat = float(np.clip(lats[at] + rng.normal(0, 0.001), -90, 90))
+        lon = float(lons[at] + rng.normal(0, 0.001))
+        lon = (lon + 180.0) % 360.0 - 180.0
+        radius = float([1.0, 120.0, 300.0, 450.0, 2_500.0][i % 5])
+        expected = [e for e in ref.query(lat, lon, None) if e[1] <= radius]
+        got = index.within(lat, lon, radius)
+        assert [key for key, _ in got] == [key for key, _ in expected]
+        assert [d for _, d in got] == pytest.approx([d for _, d in expected], rel=1e-9, abs=1e-6)

@@ -27,6 +27,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial import cKDTree
 
+from reference_server.cameras.cell_grid import CellGrid
+
 EARTH_RADIUS_M = 6_371_008.8
 _MAX_KEY = np.iinfo(np.int32).max
 _CHORD_SLACK = 1.0 + 1e-12  # keeps points exactly on the radius after float rounding
@@ -85,12 +87,18 @@ class _Base:
     tree: cKDTree
     sorted_keys: npt.NDArray[np.int32]
     sorted_pos: npt.NDArray[np.int32]
+    grid: CellGrid
 
     @staticmethod
     def build(xyz: FloatArray, keys: npt.NDArray[np.int32], purposes: npt.NDArray[np.int8]) -> _Base:
-        tree = cKDTree(xyz, leafsize=16, compact_nodes=False, balanced_tree=False, copy_data=False)
+        # Points are stored in grid-cell order, so a small-radius query reads a few slices.
+        cell_order, grid = CellGrid.order(xyz)
+        xyz, keys, purposes = xyz[cell_order], keys[cell_order], purposes[cell_order]
+        # Compact, median-split nodes: tighter boxes make each traversal cheaper; builds as fast.
+        tree = cKDTree(xyz, leafsize=16, compact_nodes=True, balanced_tree=True, copy_data=False)
         order = np.argsort(keys, kind="stable").astype(np.int32)
-        return _Base(xyz, keys, purposes, np.ones(keys.size, dtype=np.bool_), tree, keys[order], order)
+        alive = np.ones(keys.size, dtype=np.bool_)
+        return _Base(xyz, keys, purposes, alive, tree, keys[order], order, grid)
 
     def positions(self, keys: npt.NDArray[np.int32]) -> npt.NDArray[np.int64]:
         """Base position of each key, or -1 when absent."""
@@ -355,7 +363,7 @@ class CameraIndex:
         with self._lock:
             base, delta = self._base, self._delta
             if mask is None and self._dead == 0 and delta.size == 0:
-                return self._within_plain(base, q, bound)
+                return self._within_plain(base, lat, lon, q, bound)
             idx = np.asarray(base.tree.query_ball_point(q, bound), dtype=np.intp)
             keep = base.alive[idx]
             if mask is not None:
@@ -393,17 +401,48 @@ class CameraIndex:
         hits = self._plain_hits(base.keys[idx[:found]].tolist(), chords[:found].tolist())
         return hits[:k]
 
-    def _within_plain(self, base: _Base, q: FloatArray, bound: float) -> list[Hit]:
+    def _within_plain(self, base: _Base, lat: float, lon: float, q: FloatArray, bound: float) -> list[Hit]:
+        # The grid cells around the point are a few slices of the base arrays: measuring the few
+        # hundred points in them costs less than a tree traversal plus gathering its hits.
+        spans = base.grid.spans(lat, lon, 2.0 * math.asin(min(bound / 2.0, 1.0)))
+        if spans is None:
+            return self._within_ball(base, q, bound)
+        if not spans:
+            return []
+        if len(spans) == 1:
+            ((start, end),) = spans
+            xyz, keys = base.xyz[start:end], base.keys[start:end]
+        else:
+            xyz = np.concatenate([base.xyz[start:end] for start, end in spans])
+            keys = np.concatenate([base.keys[start:end] for start, end in spans])
+        diff = xyz - q
+        squares = np.einsum("ij,ij->i", diff, diff)
+        order = squares.argsort()  # all candidates: one sort is cheaper than filtering first
+        squares = squares[order]
+        found = int(squares.searchsorted(bound * bound, side="right"))
+        if found == 0:
+            return []
+        return self._sorted_hits(keys[order[:found]], np.sqrt(squares[:found]))
+
+    def _within_ball(self, base: _Base, q: FloatArray, bound: float) -> list[Hit]:
         idx = base.tree.query_ball_point(q, bound, return_sorted=False)
         if not idx:
             return []
         diff = base.xyz[idx] - q
         chords = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         order = np.argsort(chords)
-        chords = chords[order]
-        hits = list(zip(base.keys[idx][order].tolist(), chord_to_metres(chords).tolist(), strict=True))
-        if chords.size > 1 and bool((chords[1:] == chords[:-1]).any()):
-            hits.sort(key=lambda h: (h[1], h[0]))  # equal distances in key order
+        return self._sorted_hits(base.keys[idx][order], chords[order])
+
+    @staticmethod
+    def _sorted_hits(keys: npt.NDArray[np.int32], chords: FloatArray) -> list[Hit]:
+        """Hits from keys and chords in ascending chord order; equal chords are put in key order."""
+        metres = np.arcsin(np.minimum(chords * 0.5, 1.0))
+        metres *= 2.0 * EARTH_RADIUS_M
+        hits = list(zip(keys.tolist(), metres.tolist(), strict=True))
+        chord_list = chords.tolist()
+        if len(set(chord_list)) < len(chord_list):
+            order = sorted(range(len(hits)), key=lambda i: (chord_list[i], hits[i][0]))
+            hits = [hits[i] for i in order]
         return hits
 
     def _nearest_base(
@@ -467,7 +506,7 @@ class CameraIndex:
             points = base.xyz.nbytes + base.keys.nbytes + base.purposes.nbytes + base.alive.nbytes
             # cKDTree: an index permutation plus roughly 64 bytes per node (estimate).
             tree = int(base.tree.indices.nbytes) + int(base.tree.size) * 64
-            lookup = base.sorted_keys.nbytes + base.sorted_pos.nbytes
+            lookup = base.sorted_keys.nbytes + base.sorted_pos.nbytes + base.grid.nbytes
             delta_bytes = delta.xyz.nbytes + delta.keys.nbytes + delta.purposes.nbytes + len(delta.row) * 100
             return MemoryReport(int(points), tree, int(lookup), int(delta_bytes))
 
