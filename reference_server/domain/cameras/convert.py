@@ -11,7 +11,7 @@ import functools
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
-from ansim.v1 import camera_pb2, common_pb2
+from ansim.v1 import camera_pb2
 from google.protobuf import timestamp_pb2
 
 from reference_server.cameras.fields import KOREA_LAT, KOREA_LON
@@ -156,7 +156,8 @@ def to_camera(record: CameraRecord) -> camera_pb2.Camera:
         year, month = record.installed_year_month
         camera.install_year_month = f"{year:04d}-{month:02d}"
     if has_valid_location(record.latitude, record.longitude):
-        camera.location.CopyFrom(common_pb2.Point(latitude=record.latitude, longitude=record.longitude))
+        point = camera.location
+        point.latitude, point.longitude = record.latitude, record.longitude
     if record.data_date is not None:
         camera.data_reference_date = record.data_date.isoformat()
     if record.updated_at is not None:

@@ -19,7 +19,7 @@ from ansim.v1 import camera_pb2
 from google.protobuf import timestamp_pb2
 
 from reference_server.clock import from_rfc3339, to_rfc3339
-from reference_server.domain.cameras.convert import camera_id, searchable
+from reference_server.domain.cameras.convert import camera_id
 
 COLUMNS = "key, camera_id, management_number, agency_code, purpose, latitude, longitude, searchable"
 
@@ -76,17 +76,20 @@ def prepare(camera: camera_pb2.Camera) -> Prepared:
     """The stored form of ``camera``; ``content_hash`` is SHA-256 of its deterministic serialisation."""
     data = camera.SerializeToString(deterministic=True)
     if camera.HasField("location"):
-        latitude: float | None = camera.location.latitude
-        longitude: float | None = camera.location.longitude
+        point = camera.location
+        latitude: float | None = point.latitude
+        longitude: float | None = point.longitude
+        found = int(camera.data_update_kind != camera_pb2.DATASET_UPDATE_KIND_DELETE)  # = searchable()
     else:
         latitude = longitude = None
+        found = 0
     return Prepared(
         camera.management_number,
         camera.admin_codes.agency_code,
         camera.purpose,
         latitude,
         longitude,
-        int(searchable(camera)),
+        found,
         hashlib.sha256(data).hexdigest(),
         data,
     )
