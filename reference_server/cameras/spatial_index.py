@@ -173,8 +173,10 @@ class CameraIndex:
         background_rebuild: bool = True,
     ) -> None:
         k, xyz, p = self._validate(keys, lats, lons, purposes)
-        if np.unique(k).size != k.size:
+        ordered = np.sort(k)  # a sort and a neighbour compare: np.unique took ≈ 1.5 s at 1.6 M
+        if bool((ordered[1:] == ordered[:-1]).any()):
             raise ValueError("duplicate camera keys")
+        del ordered
         self._base = _Base.build(xyz, k, p)
         self._delta = _Delta()
         self._dead = 0
