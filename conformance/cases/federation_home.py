@@ -26,6 +26,7 @@ from ansim.v1 import common_pb2, dispatch_pb2, emergency_pb2, federation_pb2, fe
 
 from conformance import CaseContext, case, check, expect_ok
 from conformance.cases.emergency import Reporter, Stream, locations
+from conformance.cases.video_setup import haversine_m
 from conformance.harness.federation.harness import Call, FederationHarness, Slot
 from conformance.harness.federation.session import harness_for
 
@@ -860,7 +861,11 @@ async def handoff_on_leaving(ctx: CaseContext) -> None:
 
     outside = target.point()
     await relay(*outside, 0)  # one fix outside: no handoff
-    await relay(*outside, 12, radius=60_000)  # far outside but its region reaches the area: no handoff
+    # Far outside, but its uncertainty region reaches the area (it covers the home point, which lies
+    # inside): no handoff. The slots lie 20–70 km away, at a run-specific place, so the radius is
+    # measured, not fixed.
+    reach = min(haversine_m(*outside, *h.home) + 2_000.0, 100_000.0)
+    await relay(*outside, 12, radius=reach)
     await asyncio.sleep(2.0)
     early = h.calls_where(lambda c: c.method == "HandoffEmergency" and c.request.previous_emergency == name)
     check(
