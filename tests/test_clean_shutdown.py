@@ -24,6 +24,7 @@ from ansim.v1 import common_pb2, emergency_pb2, emergency_pb2_grpc, safe_trip_pb
 
 from reference_server.security.tokens import TokenIssuer
 from tests.support.center import CenterProcess, start_center
+from tests.support.tags import school_gate_sighting
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -76,16 +77,8 @@ def sightings() -> list[cs.TagEvent]:
     now = datetime.now(UTC)
     events = []
     for i in range(3):
-        event = cs.TagEvent(
-            event_id=str(uuid.uuid4()),
-            reader=f"{CENTER}/readers/school-gate",
-            tag_uid="3F2A9C01",
-            kind=cs.TAG_EVENT_KIND_SIGHTING,
-            mode=common_pb2.MODE_TEST,
-            sighting=cs.SightingDetails(direction=cs.SIGHTING_DIRECTION_INBOUND),
-        )
-        event.observed_time.FromDatetime(now - timedelta(seconds=30 - 5 * i))
-        events.append(event)
+        observed = now - timedelta(seconds=30 - 5 * i)
+        events.append(school_gate_sighting(observed, cs.SIGHTING_DIRECTION_INBOUND))
     return events
 
 

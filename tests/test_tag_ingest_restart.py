@@ -14,37 +14,23 @@ only by the state left by the first ones must then derive nothing:
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from ansim.v1 import child_safety_pb2 as cs
 from ansim.v1 import child_safety_pb2_grpc as csg
-from ansim.v1 import common_pb2
 from ansim.v1 import guardian_pb2 as gd
 from ansim.v1 import guardian_pb2_grpc as gdg
 
 from tests.support.center import CenterProcess, start_center
+from tests.support.tags import school_gate_sighting
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 CENTER = "centers/demo"
 GUARDIAN = f"{CENTER}/guardians/demo-guardian"
 PLACE_KINDS = (cs.DERIVED_EVENT_KIND_ARRIVED_SCHOOL, cs.DERIVED_EVENT_KIND_LEFT_SCHOOL)
-
-
-def sighting(observed: datetime, direction: int) -> cs.TagEvent:
-    event = cs.TagEvent(
-        event_id=str(uuid.uuid4()),
-        reader=f"{CENTER}/readers/school-gate",
-        tag_uid="3F2A9C01",
-        kind=cs.TAG_EVENT_KIND_SIGHTING,
-        mode=common_pb2.MODE_TEST,
-        sighting=cs.SightingDetails(direction=direction),  # type: ignore[arg-type]
-    )
-    event.observed_time.FromDatetime(observed)
-    return event
 
 
 async def ingest(center: CenterProcess, events: list[cs.TagEvent]) -> list[cs.TagEventAck]:
@@ -73,9 +59,9 @@ async def test_derivation_state_of_acked_events_survives_kill_9(tmp_path: Path) 
     center = start_center(data)
     try:
         first = [
-            sighting(t, cs.SIGHTING_DIRECTION_INBOUND),  # → ARRIVED_SCHOOL
-            sighting(t + timedelta(seconds=5), cs.SIGHTING_DIRECTION_INBOUND),  # inside already
-            sighting(t + timedelta(seconds=10), cs.SIGHTING_DIRECTION_INBOUND),
+            school_gate_sighting(t, cs.SIGHTING_DIRECTION_INBOUND),  # → ARRIVED_SCHOOL
+            school_gate_sighting(t + timedelta(seconds=5), cs.SIGHTING_DIRECTION_INBOUND),  # inside already
+            school_gate_sighting(t + timedelta(seconds=10), cs.SIGHTING_DIRECTION_INBOUND),
         ]
         acks = await ingest(center, first)
         assert [a.status for a in acks] == [cs.TAG_EVENT_ACK_STATUS_ACCEPTED] * 3
@@ -87,14 +73,16 @@ async def test_derivation_state_of_acked_events_survives_kill_9(tmp_path: Path) 
     restarted = start_center(data)
     try:
         after = [
-            sighting(t + timedelta(seconds=40), cs.SIGHTING_DIRECTION_UNSPECIFIED),  # TAG-012
-            sighting(t + timedelta(seconds=2), cs.SIGHTING_DIRECTION_OUTBOUND),  # TAG-021
+            school_gate_sighting(t + timedelta(seconds=40), cs.SIGHTING_DIRECTION_UNSPECIFIED),  # TAG-012
+            school_gate_sighting(t + timedelta(seconds=2), cs.SIGHTING_DIRECTION_OUTBOUND),  # TAG-021
         ]
         acks = await ingest(restarted, after)
         assert [a.status for a in acks] == [cs.TAG_EVENT_ACK_STATUS_ACCEPTED] * 2
         assert await place_events(restarted) == [cs.DERIVED_EVENT_KIND_ARRIVED_SCHOOL]
         # and the state still moves on: an OUTBOUND sighting after the newest one leaves school
-        acks = await ingest(restarted, [sighting(t + timedelta(seconds=50), cs.SIGHTING_DIRECTION_OUTBOUND)])
+        acks = await ingest(
+            restarted, [school_gate_sighting(t + timedelta(seconds=50), cs.SIGHTING_DIRECTION_OUTBOUND)]
+        )
         assert acks[0].status == cs.TAG_EVENT_ACK_STATUS_ACCEPTED
         assert sorted(await place_events(restarted)) == sorted(PLACE_KINDS)
     finally:
