@@ -8,7 +8,6 @@ their JSON log lines (logger ``ansim.federation``) for the timeline.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -17,7 +16,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from reference_server.demo.readiness import wait_until_ready
 from reference_server.security.devpki import DevPki, create_dev_pki, key_pem, new_key, write_private
 from reference_server.security.tokens import TokenIssuer, public_key_path
 
@@ -134,13 +133,7 @@ class Process:
         threading.Thread(target=self._read_stderr, daemon=True).start()
 
     async def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:  # noqa: ASYNC109
-        deadline = time.monotonic() + timeout
-        while not self._ready.is_set():
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with code {self.popen.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not start within {timeout} s")
-            await asyncio.sleep(0.05)
+        await wait_until_ready(self.popen, self._ready, self.name, timeout, poll_s=0.05)
 
     @property
     def alive(self) -> bool:

@@ -3,7 +3,6 @@ group of centers, announces their addresses on stdout, and is stopped with SIGTE
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -11,9 +10,10 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from reference_server.demo.readiness import wait_until_ready
 
 READY_TIMEOUT_S = 300.0
 
@@ -58,13 +58,7 @@ class Host:
                 self._ready.set()
 
     async def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:  # noqa: ASYNC109
-        deadline = time.monotonic() + timeout
-        while not self._ready.is_set():
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with code {self.popen.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not start within {timeout} s")
-            await asyncio.sleep(0.1)
+        await wait_until_ready(self.popen, self._ready, self.name, timeout, poll_s=0.1)
 
     def rss_bytes(self) -> int:
         return rss_bytes(self.popen.pid)
