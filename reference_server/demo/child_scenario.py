@@ -162,15 +162,7 @@ async def _danger_zone_entry(
     )
     require(emergency_rung, "ENTERED_DANGER_ZONE is not an EMERGENCY notification at GUARDIAN")
 
-    centre = await stream.until(
-        lambda e: (
-            e.notification.derived_event_id == derived
-            and e.change == gd.NOTIFICATION_CHANGE_ESCALATED
-            and e.notification.escalation_level == gd.ESCALATION_LEVEL_CENTER
-        ),
-        "ESCALATED to CENTER",
-        12.0,
-    )
+    centre = await _escalation(stream, derived, gd.ESCALATION_LEVEL_CENTER)
     demo.timeline.add(
         where,
         "guardian",
@@ -211,15 +203,7 @@ async def _danger_zone_entry(
         ok=right,
     )
     require(right, f"danger-zone emergency {seen.kind} for {seen.ward} dispatched to {agencies}")
-    police = await stream.until(
-        lambda e: (
-            e.notification.derived_event_id == derived
-            and e.change == gd.NOTIFICATION_CHANGE_ESCALATED
-            and e.notification.escalation_level == gd.ESCALATION_LEVEL_POLICE_112
-        ),
-        "ESCALATED to POLICE_112",
-        12.0,
-    )
+    police = await _escalation(stream, derived, gd.ESCALATION_LEVEL_POLICE_112)
     top = not police.notification.HasField("ack_deadline")
     demo.timeline.add(
         where,
@@ -230,3 +214,17 @@ async def _danger_zone_entry(
     )
     require(top, "the POLICE_112 rung still has an ack deadline")
     return f"danger zone: GUARDIAN → CENTER ({emergency_name}, seoul-112 dispatched) → POLICE_112"
+
+
+async def _escalation(stream: Background[Notice], derived: str, level: int) -> Notice:
+    """The unanswered notification of one derived event climbing to ``level`` on the guardian's
+    stream [GRD-003]; both rungs the scenario waits for come within the TEST escalation step."""
+    return await stream.until(
+        lambda e: (
+            e.notification.derived_event_id == derived
+            and e.change == gd.NOTIFICATION_CHANGE_ESCALATED
+            and e.notification.escalation_level == level
+        ),
+        f"ESCALATED to {level_name(level)}",
+        12.0,
+    )
