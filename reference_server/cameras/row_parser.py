@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import TypeVar
 
 from reference_server.cameras import fields
@@ -22,6 +22,22 @@ from reference_server.cameras.records import CameraRecord
 from reference_server.geo.codes import AdminAgencyCode
 
 RowParser = Callable[[list[str], int], CameraRecord]
+#: 관리기관명 … 데이터기준일자: the ``CameraRecord`` fields after 관리번호 that both layouts have.
+SharedCells = tuple[
+    str,
+    str | None,
+    str | None,
+    str | None,
+    int,
+    int | None,
+    str | None,
+    int | None,
+    tuple[int, int] | None,
+    str | None,
+    float,
+    float,
+    date | None,
+]
 T = TypeVar("T")
 
 #: Entries per memoised column; past this the converter is still used, just not remembered.
@@ -118,6 +134,32 @@ def row_parser(header: Header) -> RowParser:
             return lat, lon
         return fields.coordinates(lat_text, lon_text, lat_col, lon_col)  # raises the reason
 
+    def shared_cells(row: list[str]) -> SharedCells:
+        """The columns both layouts have, in ``CameraRecord`` order after 관리번호, parsed in the
+        order that decides which error a bad row reports first."""
+        lat, lon = coordinates(row[i_lat], row[i_lon])
+        count = count_of(row[i_count]) or 1  # empty or 0 means one camera [CAM-004]
+        agency = required_text(row[i_agency], "관리기관명")
+        road, lot, purpose = text(row[i_road]), text(row[i_lot]), text(row[i_purpose])
+        pixels, direction = pixels_of(row[i_pixels]), text(row[i_direction])
+        retention, month = retention_of(row[i_retention]), month_of(row[i_month])
+        phone, data_date = text(row[i_phone]), date_of(row[i_date])
+        return (
+            agency,
+            road,
+            lot,
+            purpose,
+            count,
+            pixels,
+            direction,
+            retention,
+            month,
+            phone,
+            lat,
+            lon,
+            data_date,
+        )
+
     if current:
         i_code, i_kind = at("개방자치단체코드"), at("데이터갱신구분")
         i_updated, i_modified = at("데이터갱신시점"), at("최종수정시점")
@@ -126,29 +168,11 @@ def row_parser(header: Header) -> RowParser:
         modified_of = timestamp_converter("최종수정시점")
 
         def parse_current(row: list[str], line: int) -> CameraRecord:
-            lat, lon = coordinates(row[i_lat], row[i_lon])
-            count = count_of(row[i_count]) or 1  # empty or 0 means one camera [CAM-004]
-            agency = required_text(row[i_agency], "관리기관명")
-            road, lot, purpose = text(row[i_road]), text(row[i_lot]), text(row[i_purpose])
-            pixels, direction = pixels_of(row[i_pixels]), text(row[i_direction])
-            retention, month = retention_of(row[i_retention]), month_of(row[i_month])
-            phone, data_date = text(row[i_phone]), date_of(row[i_date])
+            cells = shared_cells(row)
             code = code_of(row[i_code])
             return CameraRecord(
                 required_text(row[i_number], "관리번호"),
-                agency,
-                road,
-                lot,
-                purpose,
-                count,
-                pixels,
-                direction,
-                retention,
-                month,
-                phone,
-                lat,
-                lon,
-                data_date,
+                *cells,
                 code,
                 text(row[i_kind]),
                 updated_of(row[i_updated].strip()),
@@ -167,33 +191,16 @@ def row_parser(header: Header) -> RowParser:
     def parse_legacy(row: list[str], line: int) -> CameraRecord:
         if needs_pad:
             row = [*row, ""]
-        lat, lon = coordinates(row[i_lat], row[i_lon])
-        count = count_of(row[i_count]) or 1  # empty or 0 means one camera [CAM-004]
-        agency = required_text(row[i_agency], "관리기관명")
-        road, lot, purpose = text(row[i_road]), text(row[i_lot]), text(row[i_purpose])
-        pixels, direction = pixels_of(row[i_pixels]), text(row[i_direction])
-        retention, month = retention_of(row[i_retention]), month_of(row[i_month])
-        phone, data_date = text(row[i_phone]), date_of(row[i_date])
+        cells = shared_cells(row)
         provider_code = text(row[i_provider_code])
         number = text(row[i_number])
         derived = number is None
         if number is None:
+            _, road, lot, purpose, *_, lat, lon, _ = cells
             number = derive_management_number((road, lot, purpose, lat, lon), provider_code)
         return CameraRecord(
             number,
-            agency,
-            road,
-            lot,
-            purpose,
-            count,
-            pixels,
-            direction,
-            retention,
-            month,
-            phone,
-            lat,
-            lon,
-            data_date,
+            *cells,
             provider_code=provider_code,
             provider_name=text(row[i_provider_name]),
             management_number_derived=derived,
