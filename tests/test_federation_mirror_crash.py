@@ -18,7 +18,6 @@ from pathlib import Path
 import grpc
 import grpc.aio
 import pytest
-import yaml
 from ansim.v1 import (
     common_pb2,
     dispatch_pb2,
@@ -29,10 +28,13 @@ from ansim.v1 import (
 )
 
 from conformance.declaration import load_declaration
-from conformance.harness.federation.__main__ import reference_environment
 from conformance.harness.federation.harness import FederationHarness
 from tests.support.center import CenterProcess, start_center
-from tests.support.federation_harness import RECOVERY_FIRST_S, RELOAD_S, free_port_block
+from tests.support.federation_harness import (
+    free_port_block,
+    harness_environment,
+    write_harness_declaration,
+)
 from tests.support.mirror_crash_plugin import EXIT_CODE, MARKER
 
 PLUGIN = "tests.support.mirror_crash_plugin:register"
@@ -60,21 +62,11 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[lis
     harness section; the harness itself runs in the test's event loop."""
     listen = f"127.0.0.1:{free_port_block()}"
     pki = tmp_path / "harness-pki"
-    for name, value in reference_environment(
-        pki, listen, reload_s=RELOAD_S, recovery_s=RECOVERY_FIRST_S
-    ).items():
+    # set for the whole test (not only the first start): the restarted center needs it too
+    for name, value in harness_environment(pki, listen).items():
         monkeypatch.setenv(name, value)
     centers = [start_center(tmp_path / "center", plugins=[PLUGIN])]
-    written = centers[0].data_dir / "conformance" / "vendor.yaml"
-    declaration = yaml.safe_load(written.read_text(encoding="utf-8"))
-    declaration["federation_harness"] = {
-        "listen": listen,
-        "pki_dir": str(pki),
-        "registry_reload_seconds": RELOAD_S,
-        "recovery_first_seconds": RECOVERY_FIRST_S,
-    }
-    config = written.with_name("federation-harness.yaml")
-    config.write_text(yaml.safe_dump(declaration, allow_unicode=True), encoding="utf-8")
+    config = write_harness_declaration(centers[0], listen, pki)
     try:
         yield centers, config
     finally:

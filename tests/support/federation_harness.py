@@ -41,21 +41,13 @@ def free_port_block() -> int:
     raise AssertionError("no block of free ports for the federation harness")
 
 
-def start_center_with_harness(base: Path) -> tuple[CenterProcess, Path]:
-    """A ``--demo`` center using the harness directory, and its declaration with the harness."""
-    listen = f"127.0.0.1:{free_port_block()}"
-    pki = base / "harness-pki"
-    environment = reference_environment(pki, listen, reload_s=RELOAD_S, recovery_s=RECOVERY_FIRST_S)
-    saved = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
-    try:
-        center = start_center(base / "center")
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def harness_environment(pki: Path, listen: str) -> dict[str, str]:
+    """The ``ANSIM_`` environment pointing a center at a harness on ``listen`` with PKI in ``pki``."""
+    return reference_environment(pki, listen, reload_s=RELOAD_S, recovery_s=RECOVERY_FIRST_S)
+
+
+def write_harness_declaration(center: CenterProcess, listen: str, pki: Path) -> Path:
+    """The center's written declaration plus a ``federation_harness`` section, saved beside it."""
     written = center.data_dir / "conformance" / "vendor.yaml"
     declaration = yaml.safe_load(written.read_text(encoding="utf-8"))
     declaration["federation_harness"] = {
@@ -66,4 +58,22 @@ def start_center_with_harness(base: Path) -> tuple[CenterProcess, Path]:
     }
     config = written.with_name("federation-harness.yaml")
     config.write_text(yaml.safe_dump(declaration, allow_unicode=True), encoding="utf-8")
-    return center, config
+    return config
+
+
+def start_center_with_harness(base: Path) -> tuple[CenterProcess, Path]:
+    """A ``--demo`` center using the harness directory, and its declaration with the harness."""
+    listen = f"127.0.0.1:{free_port_block()}"
+    pki = base / "harness-pki"
+    environment = harness_environment(pki, listen)
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    try:
+        center = start_center(base / "center")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return center, write_harness_declaration(center, listen, pki)
