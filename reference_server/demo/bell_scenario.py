@@ -21,6 +21,7 @@ from reference_server.demo.local_support import (
     Background,
     CenterClient,
     Gateway,
+    checked,
     circle,
     dispatched_to,
     kind_name,
@@ -92,15 +93,16 @@ async def _press(
     )
     note = notice.notification
     school = note.recipient_level == gd.ESCALATION_LEVEL_SCHOOL
-    demo.timeline.add(
+    checked(
+        demo,
         where,
         "school contact",
         f"StreamNotifications: BELL ({note.zone_display_name}) at {level_name(note.recipient_level)},"
         f" related {note.related_emergency}",
-        (time.monotonic() - began) * 1000,
+        began,
         ok=school,
+        failure=f"the school contact's copy is at {level_name(note.recipient_level)}",
     )
-    require(school, f"the school contact's copy is at {level_name(note.recipient_level)}")
     require(not ack.emergency or ack.emergency == note.related_emergency, "ack and notification differ")
     seen = await client.dispatched(note.related_emergency)
     agencies = dispatched_to(seen)
@@ -110,14 +112,15 @@ async def _press(
         and seen.handling_center == c
         and agencies == ["agencies/gyeonggi-south-112"]
     )
-    demo.timeline.add(
+    checked(
+        demo,
         where,
         "emergency",
         f"{seen.name} EMERGENCY_BELL at the pole, handled here, dispatched to {', '.join(agencies)}",
-        (time.monotonic() - began) * 1000,
+        began,
         ok=right,
+        failure=f"bell emergency {seen.kind} at {seen.handling_center} dispatched to {agencies}",
     )
-    require(right, f"bell emergency {seen.kind} at {seen.handling_center} dispatched to {agencies}")
     await _officer_acknowledges(demo, client, seen)
     dispatched = await _state(client, seen.name, emergency_pb2.EMERGENCY_STATE_DISPATCHED)
     demo.timeline.add(

@@ -22,6 +22,7 @@ from reference_server.demo.local_support import (
     CenterClient,
     Gateway,
     change_name,
+    checked,
     circle,
     dispatched_to,
     level_name,
@@ -152,15 +153,16 @@ async def _danger_zone_entry(
     step = (
         note.ack_deadline.ToDatetime(tzinfo=UTC) - note.create_time.ToDatetime(tzinfo=UTC)
     ).total_seconds()
-    demo.timeline.add(
+    checked(
+        demo,
         where,
         "guardian",
         f"{change_name(entered)} ENTERED_DANGER_ZONE ({note.zone_display_name}), EMERGENCY at GUARDIAN,"
         f" ack within {step:.0f} s (TEST step) — not acknowledged",
-        (time.monotonic() - began) * 1000,
+        began,
         ok=emergency_rung,
+        failure="ENTERED_DANGER_ZONE is not an EMERGENCY notification at GUARDIAN",
     )
-    require(emergency_rung, "ENTERED_DANGER_ZONE is not an EMERGENCY notification at GUARDIAN")
 
     centre = await _escalation(stream, derived, gd.ESCALATION_LEVEL_CENTER)
     demo.timeline.add(
@@ -194,25 +196,27 @@ async def _danger_zone_entry(
         and seen.ward == note.ward
         and agencies == ["agencies/seoul-112"]
     )
-    demo.timeline.add(
+    checked(
+        demo,
         where,
         "emergency",
         f"operators' copy at CENTER; {emergency_name} DANGER_ZONE_ENTRY (TEST, ward {seen.ward})"
         f" linked to the notification, dispatched to {', '.join(agencies)}",
-        (time.monotonic() - began) * 1000,
+        began,
         ok=right,
+        failure=f"danger-zone emergency {seen.kind} for {seen.ward} dispatched to {agencies}",
     )
-    require(right, f"danger-zone emergency {seen.kind} for {seen.ward} dispatched to {agencies}")
     police = await _escalation(stream, derived, gd.ESCALATION_LEVEL_POLICE_112)
     top = not police.notification.HasField("ack_deadline")
-    demo.timeline.add(
+    checked(
+        demo,
         where,
         "guardian",
         f"{change_name(police)} → POLICE_112 (top rung, no further deadline)",
-        (time.monotonic() - began) * 1000,
+        began,
         ok=top,
+        failure="the POLICE_112 rung still has an ack deadline",
     )
-    require(top, "the POLICE_112 rung still has an ack deadline")
     return f"danger zone: GUARDIAN → CENTER ({emergency_name}, seoul-112 dispatched) → POLICE_112"
 
 

@@ -79,6 +79,13 @@ def require(condition: bool, message: str) -> None:
         raise AssertionError(message)
 
 
+def checked(demo: Demo, where: str, actor: str, what: str, began: float, *, ok: bool, failure: str) -> None:
+    """A checked step of a scenario: its timeline line with the milliseconds since ``began`` (red
+    when the check failed), then the scenario fails with ``failure`` if it did."""
+    demo.timeline.add(where, actor, what, (time.monotonic() - began) * 1000, ok=ok)
+    require(ok, failure)
+
+
 class Background(Generic[T]):
     """A server stream (a guardian's notifications, a trip watch) read in the background; the
     scenario waits for the item it expects and fails when it does not come in time."""

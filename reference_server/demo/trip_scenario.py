@@ -19,8 +19,8 @@ from reference_server.demo.local_support import (
     Background,
     CenterClient,
     alert_name,
+    checked,
     dispatched_to,
-    require,
     state_name,
 )
 
@@ -90,15 +90,16 @@ async def _overdue(demo: Demo, client: CenterClient) -> str:
             raised.alert.kind == safe_trip_pb2.TRIP_ALERT_KIND_OVERDUE
             and raised.alert.notified_guardian_count == 1
         )
-        demo.timeline.add(
+        checked(
+            demo,
             where,
             "guardian",
             f"WatchSafeTrip: ALERT_RAISED {alert_name(raised.alert.kind)},"
             f" {raised.alert.notified_guardian_count} guardian told (text + app); nobody clears it",
-            (time.monotonic() - began) * 1000,
+            began,
             ok=overdue,
+            failure="the alert is not OVERDUE with one guardian notified",
         )
-        require(overdue, "the alert is not OVERDUE with one guardian notified")
         escalated = await app.until(
             lambda e: e.type == safe_trip_pb2.SAFE_TRIP_EVENT_TYPE_ESCALATED, "ESCALATED to the app", 12.0
         )
@@ -114,15 +115,16 @@ async def _overdue(demo: Demo, client: CenterClient) -> str:
             and seen.mode == common_pb2.MODE_TEST
             and agencies == ["agencies/seoul-112"]
         )
-        demo.timeline.add(
+        checked(
+            demo,
             where,
             "emergency",
             f"{emergency_name} SAFE_TRIP_OVERDUE (TEST) for {seen.safe_trip},"
             f" dispatched to {', '.join(agencies)}",
-            (time.monotonic() - began) * 1000,
+            began,
             ok=right,
+            failure=f"trip emergency {seen.kind} for {seen.safe_trip} dispatched to {agencies}",
         )
-        require(right, f"trip emergency {seen.kind} for {seen.safe_trip} dispatched to {agencies}")
         await guardian.until(
             lambda e: e.type == safe_trip_pb2.SAFE_TRIP_EVENT_TYPE_ESCALATED, "ESCALATED to the guardian", 3.0
         )
