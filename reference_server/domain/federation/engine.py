@@ -99,9 +99,7 @@ class Federation:
         self._loops: list[asyncio.Task[None]] = []
         self._mirror_wakeup = asyncio.Event()
         self._handoffs: set[str] = set()
-        self.home_handoff = HomeHandoff(
-            self, gap=HANDOFF_GAP, retry=HANDOFF_RETRY, check_path=check_response_path
-        )
+        self.home_handoff = HomeHandoff(self, gap=HANDOFF_GAP, retry=HANDOFF_RETRY)
         self._last_full_reload = 0.0
 
     def _identity(self) -> Identity | None:
@@ -638,6 +636,28 @@ class Federation:
         finally:
             self._handoffs.discard(name)
 
+    async def offer_handoff(
+        self, candidates: Sequence[str], request: federation_pb2.HandoffEmergencyRequest, incident_id: str
+    ) -> (
+        tuple[Outcome[federation_pb2.HandoffEmergencyResponse], federation_pb2.HandoffEmergencyResponse]
+        | None
+    ):
+        """Offer ``request`` to the first of ``candidates`` [FED-021], checking the response's path;
+        the accepted outcome and its response, or None (logged) when it was not accepted."""
+
+        async def send(center: str, deadline_s: float) -> federation_pb2.HandoffEmergencyResponse:
+            response: federation_pb2.HandoffEmergencyResponse = await self.call_peer(
+                center, "HandoffEmergency", request, deadline_s
+            )
+            check_response_path([self.me], center, response.via, response.emergency)
+            return response
+
+        outcome = await run_schedule(candidates[:1], send)
+        if outcome.result != "accepted" or outcome.response is None:
+            log.info("handoff not accepted", extra={"event": "handoff_failed", "incident": incident_id})
+            return None
+        return outcome, outcome.response
+
     async def _try_handoff(self, handled: Handled) -> bool:
         resolution = await self.router.resolve(handled.emergency.location, bypass_cache=True)
         candidates = self._usable_candidates(resolution)
@@ -655,24 +675,15 @@ class Federation:
         if resolution.evidence is not None:
             request.routing_evidence.CopyFrom(resolution.evidence)
 
-        async def send(center: str, deadline_s: float) -> federation_pb2.HandoffEmergencyResponse:
-            response: federation_pb2.HandoffEmergencyResponse = await self.call_peer(
-                center, "HandoffEmergency", request, deadline_s
-            )
-            check_response_path([self.me], center, response.via, response.emergency)
-            return response
-
-        outcome = await run_schedule(candidates[:1], send)
-        if outcome.result != "accepted" or outcome.response is None:
-            log.info(
-                "handoff not accepted", extra={"event": "handoff_failed", "incident": handled.incident_id}
-            )
+        accepted = await self.offer_handoff(candidates, request, handled.incident_id)
+        if accepted is None:
             return False
+        outcome, response = accepted
         async with self.ctx.store.transaction() as tx:
             current = await load_handled(tx, handled.name)
             if current is not None and current.state in ACTIVE_STATES:
                 await self.desk.end(
-                    tx, current, emergency_pb2.EMERGENCY_STATE_TRANSFERRED, outcome.response.emergency
+                    tx, current, emergency_pb2.EMERGENCY_STATE_TRANSFERRED, response.emergency
                 )
             await tx.append_audit(
                 self.me,
@@ -688,7 +699,7 @@ class Federation:
                 "event": "handoff",
                 "incident": handled.incident_id,
                 "peer": outcome.center,
-                "handling": outcome.response.emergency,
+                "handling": response.emergency,
                 "latency_ms": round(sum(a.seconds for a in outcome.attempts) * 1000, 1),
             },
         )

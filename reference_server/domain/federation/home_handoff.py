@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,6 @@ from shapely.geometry.base import BaseGeometry
 from reference_server.clock import from_rfc3339, to_rfc3339
 from reference_server.domain.directory.geometry import area_geometry, intersects_region
 from reference_server.domain.federation.current import current_forwarded, with_latest_fix
-from reference_server.domain.federation.forwarder import run_schedule
 from reference_server.domain.federation.handling import ACTIVE_STATES
 from reference_server.domain.federation.mirror import center_of
 
@@ -52,12 +51,10 @@ class HomeHandoff:
         *,
         gap: timedelta,
         retry: timedelta,
-        check_path: Callable[[Sequence[str], str, Sequence[str], str], None],
     ) -> None:
         self.fed = federation
         self.gap = gap
         self.retry = retry
-        self.check_path = check_path
         self._running: set[str] = set()
         self._area: tuple[directory_pb2.CenterEntry, BaseGeometry] | None = None
 
@@ -159,21 +156,11 @@ class HomeHandoff:
         )
         if resolution.evidence is not None:
             request.routing_evidence.CopyFrom(resolution.evidence)
-
-        async def send(center: str, deadline_s: float) -> federation_pb2.HandoffEmergencyResponse:
-            response: federation_pb2.HandoffEmergencyResponse = await fed.call_peer(
-                center, "HandoffEmergency", request, deadline_s
-            )
-            self.check_path([fed.me], center, response.via, response.emergency)
-            return response
-
-        outcome = await run_schedule(candidates[:1], send)
-        if outcome.result != "accepted" or outcome.response is None:
-            log.info(
-                "handoff not accepted", extra={"event": "handoff_failed", "incident": forwarded.incident_id}
-            )
+        accepted = await fed.offer_handoff(candidates, request, forwarded.incident_id)
+        if accepted is None:
             return False
-        handling = outcome.response.emergency
+        outcome, response = accepted
+        handling = response.emergency
         async with fed.ctx.store.transaction() as tx:
             await tx.execute(
                 "UPDATE fed_routes SET status = 'FORWARDED', handling_center = ?, handling_emergency = ?,"
