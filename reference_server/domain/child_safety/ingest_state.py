@@ -12,9 +12,10 @@ meanwhile; the copies are dropped with the transaction (a rolled-back batch leav
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from ansim.v1 import child_safety_pb2 as cs
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -23,9 +24,10 @@ from reference_server.clock import from_rfc3339, to_rfc3339
 from reference_server.domain.child_safety import repository
 from reference_server.domain.child_safety.common import M
 from reference_server.domain.child_safety.registry import effective_zone
-from reference_server.store.interface import Transaction
+from reference_server.store.interface import Row, Transaction
 
 Resource = cs.Ward | cs.Tag | cs.Reader | cs.Zone
+S = TypeVar("S")
 
 
 @dataclass
@@ -73,6 +75,20 @@ async def _insert_rows(tx: Transaction, into: str, rows: Sequence[tuple[object, 
 
 def _opt(text: str | None) -> datetime | None:
     return from_rfc3339(text) if text else None
+
+
+def _presence_of(row: Row) -> Presence:
+    return Presence(bool(row["inside"]), str(row["local_date"]), from_rfc3339(row["last_sighting"]))
+
+
+def _danger_of(row: Row) -> Danger:
+    return Danger(
+        bool(row["inside"]),
+        int(row["run_count"]),
+        _opt(row["run_start"]),
+        _opt(row["last_in"]),
+        int(row["mode"]),
+    )
 
 
 class IngestState:
@@ -188,37 +204,28 @@ class IngestState:
         self._clock[ward] = observed
         self._dirty_clock.add(ward)
 
+    async def _zone_state(
+        self,
+        cache: dict[tuple[str, str], S | None],
+        table: str,
+        key: tuple[str, str],
+        of_row: Callable[[Row], S],
+    ) -> S | None:
+        """The ``table`` row of ``key`` (ward, zone) as ``of_row`` builds it, read once per transaction."""
+        if key not in cache:
+            row = await self.tx.fetchone(f"SELECT * FROM {table} WHERE ward = ? AND zone = ?", key)
+            cache[key] = of_row(row) if row is not None else None
+        return cache[key]
+
     async def presence(self, ward: str, zone: str) -> Presence | None:
-        key = (ward, zone)
-        if key not in self._presence:
-            row = await self.tx.fetchone("SELECT * FROM cs_presence WHERE ward = ? AND zone = ?", key)
-            self._presence[key] = (
-                Presence(bool(row["inside"]), str(row["local_date"]), from_rfc3339(row["last_sighting"]))
-                if row is not None
-                else None
-            )
-        return self._presence[key]
+        return await self._zone_state(self._presence, "cs_presence", (ward, zone), _presence_of)
 
     def set_presence(self, ward: str, zone: str, state: Presence) -> None:
         self._presence[(ward, zone)] = state
         self._dirty_presence.add((ward, zone))
 
     async def danger(self, ward: str, zone: str) -> Danger | None:
-        key = (ward, zone)
-        if key not in self._danger:
-            row = await self.tx.fetchone("SELECT * FROM cs_danger WHERE ward = ? AND zone = ?", key)
-            self._danger[key] = (
-                Danger(
-                    bool(row["inside"]),
-                    int(row["run_count"]),
-                    _opt(row["run_start"]),
-                    _opt(row["last_in"]),
-                    int(row["mode"]),
-                )
-                if row is not None
-                else None
-            )
-        return self._danger[key]
+        return await self._zone_state(self._danger, "cs_danger", (ward, zone), _danger_of)
 
     def set_danger(self, ward: str, zone: str, state: Danger) -> None:
         self._danger[(ward, zone)] = state
