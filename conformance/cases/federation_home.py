@@ -935,6 +935,22 @@ async def _stream(sos: Raised, *fixes: tuple[int, common_pb2.Location]) -> None:
     check(len(acks) == len(requests), f"StreamLocation acknowledged {len(acks)} of {len(requests)} fixes")
 
 
+async def _leave_home_area(sos: Raised, slot: Slot) -> tuple[float, float]:
+    """Stream two fixes 11 s apart wholly inside ``slot``, outside the home area (the FED-019
+    trigger); the first is newer than the raise fix, so current (LOC-004). Returns the second's point."""
+    base = datetime.now(UTC) + timedelta(seconds=1)
+    latest = slot.point(0.0002)
+    await _stream(sos, (1, _fix(*slot.point(), at=base)), (2, _fix(*latest, at=base + timedelta(seconds=11))))
+    return latest
+
+
+async def _home_handoff(h: FederationHarness, sos: Raised) -> list[Call]:
+    """The home center's HandoffEmergency of ``sos``, waited for up to 6 s."""
+    return await h.wait_for(
+        lambda c: c.method == "HandoffEmergency" and c.request.emergency.home_emergency == sos.name, 6.0
+    )
+
+
 @case(
     "TC_FED_025_SRV",
     title="A home center that handles the SOS itself hands it off when she leaves its area; the home"
@@ -949,16 +965,9 @@ async def home_hands_off(ctx: CaseContext) -> None:
     second = h.peer("second")
     away = h.slot(candidates=[second])
     sos = await _local_sos(ctx, h)
-    base = datetime.now(UTC) + timedelta(seconds=1)  # newer than the raise fix, so current (LOC-004)
     mark = time.monotonic()
-    await _stream(
-        sos,
-        (1, _fix(*away.point(), at=base)),
-        (2, _fix(*away.point(0.0002), at=base + timedelta(seconds=11))),
-    )
-    found = await h.wait_for(
-        lambda c: c.method == "HandoffEmergency" and c.request.emergency.home_emergency == sos.name, 6.0
-    )
+    await _leave_home_area(sos, away)
+    found = await _home_handoff(h, sos)
     check(
         bool(found),
         "no HandoffEmergency after two fixes 11 s apart wholly outside the home center's area, while it"

@@ -22,6 +22,8 @@ from conformance.cases.federation_home import (
     Raised,
     _fix,
     _handled_itself,
+    _home_handoff,
+    _leave_home_area,
     _local_sos,
     _stream,
 )
@@ -122,10 +124,8 @@ async def fallback_follows_her(ctx: CaseContext) -> None:
         f"expected two recovery forwards to the center that is down within {3 * first_retry:.0f} s of"
         " the fallback [FED-015]",
     )
-    base = datetime.now(UTC) + timedelta(seconds=1)
-    latest = away.point(0.0002)
     mark = time.monotonic()
-    await _stream(sos, (1, _fix(*away.point(), at=base)), (2, _fix(*latest, at=base + timedelta(seconds=11))))
+    latest = await _leave_home_area(sos, away)
     found = await h.wait_for(lambda c: c in h.forwards(away, second), PROMPT_S)
     check(
         bool(found),
@@ -155,15 +155,8 @@ async def home_handoff_carries_duress(ctx: CaseContext) -> None:
     away = h.slot(candidates=[h.peer("second")])
     sos = await _local_sos(ctx, h, duress_verifier=verifier())
     await sos.reporter.cancel(sos.name, code=DURESS_CODE)
-    base = datetime.now(UTC) + timedelta(seconds=1)
-    await _stream(
-        sos,
-        (1, _fix(*away.point(), at=base)),
-        (2, _fix(*away.point(0.0002), at=base + timedelta(seconds=11))),
-    )
-    found = await h.wait_for(
-        lambda c: c.method == "HandoffEmergency" and c.request.emergency.home_emergency == sos.name, 6.0
-    )
+    await _leave_home_area(sos, away)
+    found = await _home_handoff(h, sos)
     check(bool(found), "no HandoffEmergency after two fixes 11 s apart outside the home area [FED-019]")
     check(
         found[0].request.emergency.duress,
