@@ -69,6 +69,17 @@ async def _raise(ctx: CaseContext, slot: Slot, north: float = 0.0, radius: float
     return Raised(reporter, emergency, began)
 
 
+def _observable_first_retry(ctx: CaseContext, h: FederationHarness, advice: str = "") -> int:
+    """The declared first recovery retry (FED-015); the case is skipped, with ``advice`` after the
+    reason, when it is too long (over 20 s) to observe in a run."""
+    first_retry = h.config.recovery_first_seconds
+    if first_retry > 20:
+        ctx.skip(
+            f"the declared first recovery retry ({first_retry} s) is too long to observe in a run{advice}"
+        )
+    return first_retry
+
+
 async def _handled_itself(ctx: CaseContext, sos: Raised, what: str) -> E.Emergency:
     """FED-014: the home emergency is dispatched by the home center within 5 s (+ slack)."""
     deadline = sos.began + FALLBACK_WITHIN_S + SLACK_S
@@ -256,12 +267,9 @@ async def retries_then_fallback(ctx: CaseContext) -> None:
 )
 async def recovery_forward(ctx: CaseContext) -> None:
     h = await harness_for(ctx)
-    first_retry = h.config.recovery_first_seconds
-    if first_retry > 20:
-        ctx.skip(
-            f"the declared first recovery retry ({first_retry} s) is too long to observe in a run;"
-            " declare a shorter TEST value (federation_harness.recovery_first_seconds)"
-        )
+    first_retry = _observable_first_retry(
+        ctx, h, "; declare a shorter TEST value (federation_harness.recovery_first_seconds)"
+    )
     main = h.peer("main")
     slot = h.slot(candidates=[main], actions={main: ["unavailable", "unavailable", "unavailable", "accept"]})
     sos = await _raise(ctx, slot)

@@ -25,6 +25,7 @@ from conformance.cases.federation_home import (
     _home_handoff,
     _leave_home_area,
     _local_sos,
+    _observable_first_retry,
     _stream,
 )
 from conformance.harness.federation.harness import Call, FederationHarness, Slot
@@ -62,9 +63,7 @@ def _recovery_rounds(h: FederationHarness, slot: Slot, peer: str) -> int:
 )
 async def recovery_follows_her(ctx: CaseContext) -> None:
     h = await harness_for(ctx)
-    first_retry = h.config.recovery_first_seconds
-    if first_retry > 20:
-        ctx.skip(f"the declared first recovery retry ({first_retry} s) is too long to observe in a run")
+    first_retry = _observable_first_retry(ctx, h)
     main, second = h.peer("main"), h.peer("second")
     there = h.slot(candidates=[main], actions={main: ["unavailable"]})
     moved = h.slot(candidates=[second])
