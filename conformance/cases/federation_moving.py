@@ -42,6 +42,18 @@ async def _raise_with_duress_code(ctx: CaseContext, slot: Slot) -> Raised:
     return Raised(reporter, emergency, began)
 
 
+async def _in_fallback(
+    ctx: CaseContext, h: FederationHarness, down: str, up: str
+) -> tuple[Slot, Slot, Raised]:
+    """A slot whose only center ``down`` is unavailable, a slot whose center ``up`` answers, and an
+    SOS (with a duress verifier) raised in the first that the home center handles itself."""
+    there = h.slot(candidates=[down], actions={down: ["unavailable"]})
+    elsewhere = h.slot(candidates=[up])
+    sos = await _raise_with_duress_code(ctx, there)
+    await _handled_itself(ctx, sos, "the responsible center down")
+    return there, elsewhere, sos
+
+
 def _same_place(call: Call, lat: float, lon: float) -> bool:
     loc = call.request.emergency.location
     return bool(abs(loc.latitude - lat) < 1e-6 and abs(loc.longitude - lon) < 1e-6)
@@ -65,10 +77,7 @@ async def recovery_follows_her(ctx: CaseContext) -> None:
     h = await harness_for(ctx)
     first_retry = _observable_first_retry(ctx, h)
     main, second = h.peer("main"), h.peer("second")
-    there = h.slot(candidates=[main], actions={main: ["unavailable"]})
-    moved = h.slot(candidates=[second])
-    sos = await _raise_with_duress_code(ctx, there)
-    await _handled_itself(ctx, sos, "the responsible center down")
+    there, moved, sos = await _in_fallback(ctx, h, main, second)
     latest = moved.point(0.0002)
     await _stream(sos, (1, _fix(*latest, at=datetime.now(UTC) + timedelta(seconds=1))))
     await sos.reporter.cancel(sos.name, code=DURESS_CODE)
@@ -112,10 +121,7 @@ async def fallback_follows_her(ctx: CaseContext) -> None:
             " the next regular recovery is clearly later than a prompt one"
         )
     main, second = h.peer("main"), h.peer("second")
-    there = h.slot(candidates=[main], actions={main: ["unavailable"]})
-    away = h.slot(candidates=[second])
-    sos = await _raise_with_duress_code(ctx, there)
-    await _handled_itself(ctx, sos, "the responsible center down")
+    there, away, sos = await _in_fallback(ctx, h, main, second)
     # the routing and two failed recoveries: the next regular one is 4 × the first retry away
     await h.wait_for(lambda _: _recovery_rounds(h, there, main) >= 3, 3 * first_retry + 2 * FALLBACK_WITHIN_S)
     check(
