@@ -9,17 +9,14 @@ and the run must stay fast.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.center import REPO_ROOT, CenterProcess, server_env
-from tests.support.federation_harness import start_center_with_harness
+from tests.support.center import CenterProcess
+from tests.support.federation_harness import run_federation_cases, start_center_with_harness
 
 HOME_SIDE = [
     "TC_DIR_017_SRV",
@@ -53,17 +50,10 @@ def test_home_side_cases_pass_against_the_reference(
     setup: tuple[CenterProcess, Path], tmp_path: Path
 ) -> None:
     center, config = setup
-    reports = tmp_path / "reports"
-    command = [sys.executable, "-m", "ansim_sdk", "conformance", "run", "--config", str(config)]
-    command += ["--profile", "federation", "--report-dir", str(reports)]
-    for case_id in HOME_SIDE:  # only these: the handling-side cases have their own tests
-        command += ["--only", case_id]
     started = time.monotonic()
-    result = subprocess.run(
-        command, cwd=REPO_ROOT, env=server_env(), capture_output=True, text=True, timeout=RUN_LIMIT_S
-    )
+    # only the home-side cases: the handling-side cases have their own tests
+    result, report = run_federation_cases(config, HOME_SIDE, tmp_path / "reports", timeout_s=RUN_LIMIT_S)
     wall = time.monotonic() - started
-    report = json.loads((reports / "conformance-report.json").read_text(encoding="utf-8"))
     verdicts = {c["id"]: (c["verdict"], c["message"]) for c in report["cases"]}
     broken = {i: verdicts[i] for i in HOME_SIDE if verdicts[i][0] != "pass"}
     assert not broken, f"{broken}\n{result.stdout[-3000:]}\n{center.log()[-3000:]}"
@@ -77,11 +67,7 @@ def test_without_the_harness_section_the_home_side_cases_skip(
     """A declaration without federation_harness leaves the home-side cases skipped, not failed."""
     center, _ = setup
     config = center.data_dir / "conformance" / "vendor.yaml"
-    reports = tmp_path / "reports"
-    command = [sys.executable, "-m", "ansim_sdk", "conformance", "run", "--config", str(config)]
-    command += ["--profile", "federation", "--report-dir", str(reports), "--only", "TC_FED_015_SRV"]
-    subprocess.run(command, cwd=REPO_ROOT, env=server_env(), capture_output=True, text=True, timeout=60)
-    report = json.loads((reports / "conformance-report.json").read_text(encoding="utf-8"))
+    _, report = run_federation_cases(config, ["TC_FED_015_SRV"], tmp_path / "reports", timeout_s=60)
     case = next(c for c in report["cases"] if c["id"] == "TC_FED_015_SRV")
     assert case["verdict"] == "skip", case
     assert "federation_harness" in case["message"]

@@ -8,16 +8,13 @@ duress cancel, FED-019, EMG-013), run as a real ``ansim conformance run`` proces
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.center import REPO_ROOT, CenterProcess, server_env
-from tests.support.federation_harness import start_center_with_harness
+from tests.support.center import CenterProcess
+from tests.support.federation_harness import run_federation_cases, start_center_with_harness
 
 CASES = ["TC_FED_027_SRV", "TC_FED_028_SRV", "TC_FED_029_SRV"]
 
@@ -34,15 +31,7 @@ def test_a_moving_or_changed_sos_is_forwarded_as_it_is_now(
     setup: tuple[CenterProcess, Path], tmp_path: Path
 ) -> None:
     center, config = setup
-    reports = tmp_path / "reports"
-    command = [sys.executable, "-m", "ansim_sdk", "conformance", "run", "--config", str(config)]
-    command += ["--profile", "federation", "--report-dir", str(reports)]
-    for case_id in CASES:
-        command += ["--only", case_id]
-    result = subprocess.run(
-        command, cwd=REPO_ROOT, env=server_env(), capture_output=True, text=True, timeout=120
-    )
-    report = json.loads((reports / "conformance-report.json").read_text(encoding="utf-8"))
+    result, report = run_federation_cases(config, CASES, tmp_path / "reports", timeout_s=120)
     verdicts = {c["id"]: (c["verdict"], c["message"]) for c in report["cases"]}
     broken = {i: verdicts.get(i) for i in CASES if verdicts.get(i, ("missing",))[0] != "pass"}
     assert not broken, f"{broken}\n{result.stdout[-3000:]}\n{center.log()[-3000:]}"

@@ -3,14 +3,19 @@ declaration with a ``federation_harness`` section, for tests that run the suite 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
+import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from conformance.harness.federation.__main__ import reference_environment
-from tests.support.center import CenterProcess, start_center
+from tests.support.center import REPO_ROOT, CenterProcess, server_env, start_center
 
 #: The harness uses its port and the next 9.
 PORTS = 10
@@ -77,3 +82,19 @@ def start_center_with_harness(base: Path) -> tuple[CenterProcess, Path]:
             else:
                 os.environ[name] = value
     return center, write_harness_declaration(center, listen, pki)
+
+
+def run_federation_cases(
+    config: Path, case_ids: Iterable[str], reports: Path, timeout_s: float
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """``ansim conformance run --profile federation --only <each of case_ids>`` with ``config``, as a
+    real process; its result and the JSON report it wrote to ``reports``."""
+    command = [sys.executable, "-m", "ansim_sdk", "conformance", "run", "--config", str(config)]
+    command += ["--profile", "federation", "--report-dir", str(reports)]
+    for case_id in case_ids:
+        command += ["--only", case_id]
+    result = subprocess.run(
+        command, cwd=REPO_ROOT, env=server_env(), capture_output=True, text=True, timeout=timeout_s
+    )
+    report = json.loads((reports / "conformance-report.json").read_text(encoding="utf-8"))
+    return result, report
