@@ -31,6 +31,23 @@ def _peer(ctx: CaseContext) -> str:
     return ctx.fixtures.peer_center
 
 
+def _cancel_on_cleanup(ctx: CaseContext, stub: Any, name: str) -> None:
+    """Cancel a forwarded emergency the case created when it ends; a refused cancel is reported."""
+
+    async def cancel() -> None:
+        await stub.CancelForwardedEmergency(
+            federation_pb2.CancelForwardedEmergencyRequest(
+                request_id=ctx.request_id(),
+                emergency=name,
+                mode=ctx.mode,
+                reason=federation_pb2.CANCEL_REASON_USER_CANCELLED,
+                user_cancel_reason=emergency_pb2.EMERGENCY_CANCEL_REASON_ACCIDENTAL,
+            )
+        )
+
+    ctx.on_cleanup(cancel)
+
+
 def _stub(ctx: CaseContext, role: str | None = PEER, token: str | None = None) -> Any:
     return ctx.stub(federation_pb2_grpc.FederationServiceStub, role, token=token)
 
@@ -89,18 +106,7 @@ async def _accepted(
         stub.ForwardEmergency(_forward(ctx, emergency, peer)), "a forward into the area"
     )
 
-    async def cancel() -> None:
-        await stub.CancelForwardedEmergency(
-            federation_pb2.CancelForwardedEmergencyRequest(
-                request_id=ctx.request_id(),
-                emergency=response.emergency,
-                mode=ctx.mode,
-                reason=federation_pb2.CANCEL_REASON_USER_CANCELLED,
-                user_cancel_reason=emergency_pb2.EMERGENCY_CANCEL_REASON_ACCIDENTAL,
-            )
-        )
-
-    ctx.on_cleanup(cancel)
+    _cancel_on_cleanup(ctx, stub, response.emergency)
     return emergency, response
 
 
@@ -525,18 +531,7 @@ async def handoff_back(ctx: CaseContext) -> None:
         "the handoff back",
     )
 
-    async def cancel() -> None:
-        await stub.CancelForwardedEmergency(
-            federation_pb2.CancelForwardedEmergencyRequest(
-                request_id=ctx.request_id(),
-                emergency=again.emergency,
-                mode=ctx.mode,
-                reason=federation_pb2.CANCEL_REASON_USER_CANCELLED,
-                user_cancel_reason=emergency_pb2.EMERGENCY_CANCEL_REASON_ACCIDENTAL,
-            )
-        )
-
-    ctx.on_cleanup(cancel)
+    _cancel_on_cleanup(ctx, stub, again.emergency)
     check(not again.duplicate, "the handoff back is not a duplicate of the transferred emergency")
     check(again.emergency != first.emergency, "a new emergency takes the incident over")
     check(list(again.via) == [peer, ctx.center()], "via is the request's via followed by the center")
