@@ -25,6 +25,7 @@ from bench import guardian_fanout
 from bench.bench_sos import request_bytes
 from bench.center import demo_center, serving
 from bench.core import Context, Row, Target, percentile
+from bench.load import close_streams
 
 SERVICE = "ansim.v1.DispatchService"
 AGENCY = "agencies/seoul-112"
@@ -112,11 +113,7 @@ async def _fanout(ctx: Context, center: Any) -> tuple[list[float], list[float], 
             ctx.log(f"fanout: only {len(names)} distinct emergencies; cancel: {cancel_errors}")
         return delays, round_trips, missing, n
     finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for ch in channels:
-            await ch.close(None)
+        await close_streams(tasks, channels)
 
 
 def _dispatch_row(ctx: Context) -> Row:

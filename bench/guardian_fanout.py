@@ -26,6 +26,7 @@ import grpc.aio
 
 from bench.center import demo_center, serving
 from bench.core import Context, Row, Target, percentile
+from bench.load import close_streams
 
 CS_SERVICE = "ansim.v1.ChildSafetyService"
 TAG_SERVICE = "ansim.v1.TagEventService"
@@ -251,11 +252,7 @@ async def measure(center: Any, metrics_url: str, subscribers: int, rounds: int) 
             await asyncio.sleep(0.2)
         return Result(delays, round_trips, missing, subscribers)
     finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for ch in channels:
-            await ch.close(None)
+        await close_streams(tasks, channels)
 
 
 def _free_port() -> int:
