@@ -21,7 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.center import demo_center, serving
+import grpc
+import grpc.aio
+
+from bench.center import demo_center, echo_process, serving
 from bench.core import Context, Row, Target
 from bench.proc_cpu import cpu_seconds
 
@@ -158,6 +161,39 @@ async def through_submit(center: Any, evs: list[Any]) -> tuple[float, int, str]:
     return sum(len(sh) - 5 for sh in shares) / seconds, rejected, first
 
 
+async def through_echo(address: str, ca: bytes, evs: list[Any]) -> tuple[float, int, str]:
+    """Messages per second through the bench echo's bidirectional stream (one reply per message),
+    ``STREAMS`` streams over TLS carrying the same IngestTagEventsRequest bytes: what grpc.aio
+    alone costs per message, the ceiling of a one-ack-per-event stream; (rate, 0, "")."""
+    from ansim.v1 import child_safety_pb2 as cs
+
+    from bench.echo import STREAM_METHOD
+
+    payloads = [cs.IngestTagEventsRequest(event=ev).SerializeToString() for ev in evs]
+    shares = [payloads[i::STREAMS] for i in range(STREAMS)]
+
+    async def one(channel: Any, share: list[bytes]) -> None:
+        call = channel.stream_stream(STREAM_METHOD)
+
+        async def requests() -> AsyncIterator[bytes]:
+            for p in share:
+                yield p
+
+        async for _ in call(requests(), timeout=600):
+            pass
+
+    channels = [grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(ca)) for _ in range(STREAMS)]
+    try:
+        await asyncio.gather(*(one(ch, sh[:5]) for ch, sh in zip(channels, shares, strict=True)))  # warm
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(ch, sh[5:]) for ch, sh in zip(channels, shares, strict=True)))
+        seconds = time.perf_counter() - t0
+    finally:
+        for ch in channels:
+            await ch.close(None)
+    return sum(len(sh) - 5 for sh in shares) / seconds, 0, ""
+
+
 def _with_cpu(pid: int, n: int, measure: Any) -> tuple[tuple[float, int, str], float]:
     """``measure()``'s result and the center's CPU per event (µs) while it ran."""
     before = cpu_seconds(pid)
@@ -191,6 +227,14 @@ def run(ctx: Context) -> list[Row]:
             pid, n, lambda: asyncio.run(through_submit(center, evs))
         )
         base_rates.append(raw_sqlite(raw, events(center_name, n), BATCH))
+        pki = center.data_dir / "pki"
+        assert center.ca is not None
+        with echo_process(pki / "server.pem", pki / "server.key") as (echo_addr, echo_pid):
+            evs = events(center_name, n)
+            ca = center.ca.read_bytes()
+            (e_rate, _, _), e_cpu_us = _with_cpu(
+                echo_pid, n, lambda: asyncio.run(through_echo(echo_addr, ca, evs))
+            )
         per_row = raw_sqlite(raw, events(center_name, min(n, 2000)), 1)
     baseline = sum(base_rates) / len(base_rates)
     note = _note(f"{STREAMS} streams; raw 1 row/commit {per_row:,.0f}/s", cpu_us, rejected, first)
@@ -220,5 +264,15 @@ def run(ctx: Context) -> list[Row]:
             Target("ratio", ">=", 0.5, "≥ 50 % of raw"),
             note=b_note,
             extra={"rejected": b_rejected, "center_cpu_us_per_event": b_cpu_us},
+        ),
+        Row(
+            f"ingest.grpc.aio stream floor ({n:,} messages)",
+            e_rate,
+            "messages/s",
+            baseline,
+            f"SQLite {BATCH}/commit",
+            note=f"bench echo, {STREAMS} bidirectional streams, one reply per message, the same request "
+            f"bytes, no store; echo CPU {e_cpu_us:,.0f} µs/message",
+            extra={"echo_cpu_us_per_message": e_cpu_us},
         ),
     ]
