@@ -76,3 +76,31 @@ def test_load_and_refresh_search_like_before(tmp_path: object) -> None:
     hits = inventory.search(37.57, 126.98, 50, 3)
     assert [cid for _, cid, _ in hits] == ["c-0900", "c-0001", "c-0003"] and inventory.change_seq == 2
     assert [n.name for n in inventory.nearby(37.57, 126.98, 50, 1)] == ["centers/t/cameras/c-0900"]
+
+
+def test_nearby_asked_again_follows_every_inventory_change() -> None:
+    """EMG-033: a repeated question (a second press at the same point) is answered from memory only
+    while the searchable inventory is unchanged; a camera added or removed since shows at once."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute(
+        "CREATE TABLE cameras (key INTEGER PRIMARY KEY, camera_id TEXT, purpose INTEGER, latitude REAL,"
+        " longitude REAL, searchable INTEGER, change_seq INTEGER)"
+    )
+    rows = [(k, f"c-{k:04d}", 1, 37.57 + k * 1e-5, 126.98, 1, 1) for k in range(1, 50)]
+    conn.executemany("INSERT INTO cameras VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    inventory = CameraInventory("centers/t")
+    inventory.load(conn)
+
+    def names() -> list[str]:
+        return [n.name.rsplit("/", 1)[1] for n in inventory.nearby(37.57, 126.98, 50, 3)]
+
+    assert names() == ["c-0001", "c-0002", "c-0003"]
+    assert names() == ["c-0001", "c-0002", "c-0003"]
+    added = {"camera_id": "c-0900", "purpose": 1, "latitude": 37.57, "longitude": 126.98}
+    inventory.apply([{"key": 900, **added, "searchable": 1, "change_seq": 2}])
+    assert names() == ["c-0900", "c-0001", "c-0002"]
+    inventory.apply([{"key": 1, **added, "camera_id": "c-0001", "searchable": 0, "change_seq": 3}])
+    assert names() == ["c-0900", "c-0002", "c-0003"]
+    conn.execute("UPDATE cameras SET searchable = 0, change_seq = 4 WHERE key = 2")
+    inventory.load(conn)  # a rebuild from the store (start-up) voids the memo too
+    assert names() == ["c-0001", "c-0003", "c-0004"]

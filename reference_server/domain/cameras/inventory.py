@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reference_server.cameras.spatial_index import CameraIndex
+from reference_server.domain.cameras.nearby_memo import NearbyMemo
 from reference_server.domain.ports import NearbyCamera
 from reference_server.store.interface import Row
 
@@ -140,6 +141,9 @@ class CameraInventory:
         self._table = _Table()
         self._lock = threading.Lock()
         self.change_seq = 0
+        #: Bumped (under the lock) whenever the searchable set may have changed.
+        self._version = 0
+        self._memo = NearbyMemo()
 
     def __len__(self) -> int:
         return len(self._table)
@@ -173,6 +177,7 @@ class CameraInventory:
         )
         with self._lock:
             self._table, self._index, self.change_seq = table, index, seq
+            self._version += 1
 
     def apply(self, rows: Iterable[Row]) -> None:
         """Take changed rows into the index (searchable ones upserted, the others removed)."""
@@ -199,6 +204,8 @@ class CameraInventory:
                 self._index.upsert(keys, lats, lons, purposes)
             if gone:
                 self._index.remove(gone)
+            if keys or gone:
+                self._version += 1
 
     async def refresh(self, fetchall: object) -> int:
         """Apply rows changed since the last seen change (``fetchall`` = ``store.fetchall``)."""
@@ -242,8 +249,18 @@ class CameraInventory:
             fetch *= 4
 
     def nearby(self, latitude: float, longitude: float, radius_m: float, limit: int) -> list[NearbyCamera]:
-        """``CameraLookup``: nearest cameras as resource names with their distances."""
-        return [
+        """``CameraLookup``: nearest cameras as resource names with their distances; the same question
+        while the inventory is unchanged is answered from the memo."""
+        question = (latitude, longitude, radius_m, limit)
+        with self._lock:
+            version = self._version
+            known = self._memo.get(question, version)
+        if known is not None:
+            return known
+        found = [
             NearbyCamera(f"{self.center}/cameras/{cid}", distance)
             for _, cid, distance in self.search(latitude, longitude, radius_m, limit)
         ]
+        with self._lock:  # kept under the version read before the search: a change since voids it
+            self._memo.put(question, version, found)
+        return found
