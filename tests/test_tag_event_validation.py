@@ -20,7 +20,12 @@ from ansim.v1 import common_pb2
 from google.rpc import code_pb2
 
 from ansim_sdk.validation import violations_of
-from reference_server.domain.child_safety.event_check import RULES_DIGEST, rules_digest
+from reference_server.domain.child_safety.event_check import (
+    BATCH_RULES_DIGEST,
+    RULES_DIGEST,
+    batch_rules_digest,
+    rules_digest,
+)
 from tests.support.center import CenterProcess, start_center
 
 READER = "centers/demo/readers/school-gate"
@@ -133,6 +138,8 @@ def test_the_quick_check_knows_the_rules_of_the_proto() -> None:
     # A changed rule of TagEvent turns the quick check off (everything goes to protovalidate) until
     # event_check.py is brought up to date with it and RULES_DIGEST renewed.
     assert rules_digest() == RULES_DIGEST
+    # The same for SubmitTagEventsRequest's own rules (TAG-009; TC_TAG_016_SRV submits the bounds).
+    assert batch_rules_digest() == BATCH_RULES_DIGEST
 
 
 @pytest.mark.asyncio(loop_scope="session")
