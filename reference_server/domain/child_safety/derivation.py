@@ -14,7 +14,7 @@ from reference_server.domain.child_safety import repository
 from reference_server.domain.child_safety.common import Queryable
 from reference_server.domain.child_safety.ingest_state import Danger, IngestState, Presence
 from reference_server.domain.child_safety.notifications import Derived
-from reference_server.domain.child_safety.places import in_area, local, zone_active
+from reference_server.domain.child_safety.places import local, zone_active
 from reference_server.domain.child_safety.registry import effective_zone
 from reference_server.store.interface import Transaction
 
@@ -131,7 +131,7 @@ async def _danger(
         count = row.run_count if row else 0
         run_start = row.run_start if row else None
         last_in = row.last_in if row else None
-        inside = in_area(lat, lon, zone.area)
+        inside = state.inside(zone, lat, lon)
         if inside:
             if not is_in:
                 if last_in is None or observed - last_in > exit_absence or count == 0:

@@ -23,6 +23,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from reference_server.clock import from_rfc3339, to_rfc3339
 from reference_server.domain.child_safety import repository
 from reference_server.domain.child_safety.common import M
+from reference_server.domain.child_safety.places import in_area
 from reference_server.domain.child_safety.registry import effective_zone
 from reference_server.store.interface import Row, Transaction
 
@@ -104,6 +105,8 @@ class IngestState:
         self._resources: dict[str, Resource | None] = {}
         self._uids: dict[str, str | None] = {}
         self._danger_zones: list[cs.Zone] | None = None
+        #: (zone, latitude, longitude) → inside: a reader's sightings share one position.
+        self._inside: dict[tuple[str, float, float], bool] = {}
         self._events: dict[str, StoredEvent | None] = {}
         self._clock: dict[str, datetime | None] = {}
         self._presence: dict[tuple[str, str], Presence | None] = {}
@@ -190,6 +193,14 @@ class IngestState:
             zones = await repository.list_all(self.tx, "zones", cs.Zone)
             self._danger_zones = [effective_zone(z) for z in zones if z.kind == cs.ZONE_KIND_DANGER]
         return self._danger_zones
+
+    def inside(self, zone: cs.Zone, lat: float, lon: float) -> bool:
+        """:func:`in_area` of a loaded zone, computed once per position in the transaction."""
+        key = (zone.name, lat, lon)
+        found = self._inside.get(key)
+        if found is None:
+            found = self._inside[key] = in_area(lat, lon, zone.area)
+        return found
 
     # -- derivation state ---------------------------------------------------------------------
 
