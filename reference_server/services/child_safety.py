@@ -177,12 +177,18 @@ def register(ctx: ServerContext, server: grpc.aio.Server) -> Sequence[str]:
     from ansim.v1 import child_safety_pb2_grpc as csg
 
     from reference_server.services.guardian import GuardianServicer
+    from reference_server.services.raw_streams import add_servicer
     from reference_server.services.tag_events import TagEventServicer
 
     area = build(ctx)
     child_safety_pb2_grpc.add_ChildSafetyServiceServicer_to_server(ChildSafetyServicer(area), server)
     csg.add_TagEventServiceServicer_to_server(TagEventServicer(area), server)
-    guardian_pb2_grpc.add_GuardianServiceServicer_to_server(GuardianServicer(area), server)
+    add_servicer(
+        guardian_pb2_grpc.add_GuardianServiceServicer_to_server,
+        GuardianServicer(area),
+        server,
+        ["StreamNotifications"],
+    )
     area.scheduler.start()
     ctx.lifecycle.on_stop("child-safety scheduler", area.scheduler.stop)
     return [SERVICE, "ansim.v1.TagEventService", "ansim.v1.GuardianService"]

@@ -12,6 +12,7 @@ from ansim.v1 import dispatch_pb2, dispatch_pb2_grpc
 from ansim_sdk.validation import validate
 from reference_server.domain.emergencies.service import EmergencyDomain
 from reference_server.security.caller import current_caller
+from reference_server.services.raw_streams import add_servicer
 from reference_server.store.idempotency import idempotent
 
 SERVICE = "ansim.v1.DispatchService"
@@ -29,9 +30,10 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
         self.dispatch = domain.dispatch
         self.store = domain.store
 
-    async def SubscribeDispatches(
+    async def SubscribeDispatches(  # type: ignore[override]  # registered to write bytes as they are
         self, request: D.SubscribeDispatchesRequest, context: Context
-    ) -> AsyncIterator[D.DispatchEvent]:
+    ) -> AsyncIterator[bytes]:
+        """Each DispatchEvent already serialised (:mod:`reference_server.services.raw_streams`)."""
         validate(request)
         caller = current_caller()
         events = self.dispatch.stream(request, caller, self.center)
@@ -95,4 +97,9 @@ class DispatchServicer(dispatch_pb2_grpc.DispatchServiceServicer):
 
 
 def add_to_server(domain: EmergencyDomain, server: grpc.aio.Server) -> None:
-    dispatch_pb2_grpc.add_DispatchServiceServicer_to_server(DispatchServicer(domain), server)
+    add_servicer(
+        dispatch_pb2_grpc.add_DispatchServiceServicer_to_server,
+        DispatchServicer(domain),
+        server,
+        ["SubscribeDispatches"],
+    )

@@ -15,6 +15,8 @@ from reference_server.domain.child_safety.common import check_request, parse
 from reference_server.domain.child_safety.notifications import stream_scope
 from reference_server.domain.child_safety.replay import snapshot
 from reference_server.domain.paging import page_size
+from reference_server.events.publisher import DeliveredEvent
+from reference_server.events.wire import with_position
 from reference_server.security.caller import current_caller
 from reference_server.store.idempotency import request_hash
 
@@ -27,10 +29,14 @@ class GuardianServicer(guardian_pb2_grpc.GuardianServiceServicer):
         self.area = area
         self.ctx = area.ctx
         self.notifier = area.notifier
+        self._last_wire: tuple[DeliveredEvent, bytes] | None = None
 
-    async def StreamNotifications(
+    async def StreamNotifications(  # type: ignore[override]  # registered to write bytes as they are
         self, request: gd.StreamNotificationsRequest, context: object
-    ) -> AsyncIterator[gd.StreamNotificationsResponse]:
+    ) -> AsyncIterator[gd.StreamNotificationsResponse | bytes]:
+        """Replayed items as messages, live ones already serialised: a live event of the
+        recipient's scope is the same object for each of the recipient's streams, so its wire form
+        is made once for all of them."""
         check_request(request)
         self.notifier.check_owner(current_caller(), request.parent)
         scope = stream_scope(request.parent)
@@ -43,10 +49,13 @@ class GuardianServicer(guardian_pb2_grpc.GuardianServiceServicer):
         publisher = self.ctx.publisher
         async with contextlib.aclosing(publisher.subscribe(scope, cursor)) as events:
             async for event in events:
-                item = gd.StreamNotificationsResponse.FromString(event.payload)
-                item.cursor = event.cursor
-                item.sequence = event.sequence
-                yield item
+                yield self._wire(event)
+
+    def _wire(self, event: DeliveredEvent) -> bytes:
+        last = self._last_wire
+        if last is None or last[0] is not event:
+            last = self._last_wire = (event, with_position(event.payload, event.cursor, event.sequence))
+        return last[1]
 
     async def GetNotification(self, request: gd.GetNotificationRequest, context: object) -> gd.Notification:
         check_request(request)

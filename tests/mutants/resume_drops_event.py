@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, cast
 
-from ansim.v1 import dispatch_pb2
-
 from reference_server.domain.dispatch.subscriptions import Subscriptions
 
 CAUGHT_BY = ("TC_DSP_002_SRV",)
@@ -23,9 +21,9 @@ _original = Subscriptions.stream
 
 async def _stream_losing_first_after_cursor(
     self: Subscriptions, parent: str, agency: str, mode: int, filter_text: str, resume_cursor: str
-) -> AsyncIterator[dispatch_pb2.DispatchEvent]:
+) -> AsyncIterator[bytes]:
     events = cast(
-        AsyncGenerator[dispatch_pb2.DispatchEvent, None],
+        AsyncGenerator[bytes, None],
         _original(self, parent, agency, mode, filter_text, resume_cursor),
     )
     skip = bool(resume_cursor)

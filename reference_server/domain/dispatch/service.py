@@ -358,7 +358,7 @@ class DispatchDomain:
 
     def stream(
         self, request: dispatch_pb2.SubscribeDispatchesRequest, caller: Caller, center: str
-    ) -> AsyncIterator[dispatch_pb2.DispatchEvent]:
+    ) -> AsyncIterator[bytes]:
         if request.parent != center:
             raise _not_found(request.parent)
         if caller.role in OFFICERS:

@@ -31,6 +31,7 @@ from reference_server.domain.dispatch import repository
 from reference_server.domain.emergencies.events import timestamp
 from reference_server.domain.emergencies.geo import in_area
 from reference_server.events.publisher import Event, Publisher
+from reference_server.events.wire import with_position
 from reference_server.store.interface import Transaction
 from reference_server.store.sqlite import SqliteStore
 
@@ -178,8 +179,9 @@ class Subscriptions:
 
     async def stream(
         self, parent: str, agency: str, mode: int, filter_text: str, resume_cursor: str
-    ) -> AsyncIterator[dispatch_pb2.DispatchEvent]:
-        """The events of a new scope (replay first) or of a resumed one after its cursor."""
+    ) -> AsyncIterator[bytes]:
+        """The events of a new scope (replay first) or of a resumed one after its cursor, each a
+        serialised DispatchEvent: the stored payload with the stream's cursor and sequence."""
         if resume_cursor:
             subscription, inner = await self._resume(parent, agency, mode, filter_text, resume_cursor)
             await self._touch(subscription)
@@ -189,11 +191,9 @@ class Subscriptions:
         self._connected[subscription] += 1
         events = self._publisher.subscribe(scope_of(parent, subscription), inner)
         try:
+            prefix = f"{subscription}."
             async for delivered in events:
-                message = D.DispatchEvent.FromString(delivered.payload)
-                message.cursor = f"{subscription}.{delivered.cursor}"
-                message.sequence = delivered.sequence
-                yield message
+                yield with_position(delivered.payload, prefix + delivered.cursor, delivered.sequence)
         finally:
             await events.aclose()
             self._connected[subscription] -= 1
