@@ -51,6 +51,13 @@ log = logging.getLogger("ansim.server")
 DATABASE_FILE = "center.sqlite"
 CURSOR_KEY_FILE = "cursor.key"
 HOUSEKEEPING_INTERVAL_S = 60.0
+#: grpc.aio takes new calls from grpc's core one at a time, on the event loop. When that loop is busy
+#: for long (a thousand event streams opening at once, each with its replay), calls wait in the
+#: core's pending queue, and by default the core cancels every call that waited there 30 s: the
+#: client sees CANCELLED and the center never sees the call. A center serves such calls late rather
+#: than dropping them silently, so they may wait as long as a client would plausibly wait.
+MAX_UNREQUESTED_TIME_S = 600
+SERVER_OPTIONS = (("grpc.server_max_unrequested_time_in_server", MAX_UNREQUESTED_TIME_S),)
 
 
 def interceptors(settings: CenterSettings, verifier: TokenVerifier) -> list[grpc.aio.ServerInterceptor]:  # type: ignore[type-arg]
@@ -121,7 +128,7 @@ class CenterServer:
             ctx = ServerContext(
                 settings, store, publisher, clock, verifier, health_aio.HealthServicer(), demo_issuer
             )
-            server = grpc.aio.server(interceptors=interceptors(settings, verifier))
+            server = grpc.aio.server(interceptors=interceptors(settings, verifier), options=SERVER_OPTIONS)
             services: list[str] = []
             for plugin in plugins:
                 services.extend(plugin(ctx, server))
