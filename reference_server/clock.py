@@ -49,10 +49,23 @@ class OffsetClock(SystemClock):
         return super().monotonic() + self.offset.total_seconds()
 
 
+RFC3339 = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
 def to_rfc3339(moment: datetime) -> str:
-    """UTC RFC 3339 with microseconds, the one text form of times in the store."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC RFC 3339 with microseconds, the one text form of times in the store (formatted by hand:
+    ``strftime`` costs twice as much, and every stored row and event carries a few of these)."""
+    m = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    if m.year < 1000:  # strftime's %Y does not pad
+        return m.strftime(RFC3339)
+    return (
+        f"{m.year}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
+    )
 
 
 def from_rfc3339(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    """The inverse of :func:`to_rfc3339`; ``fromisoformat`` for that exact shape (≈ 10× cheaper than
+    ``strptime``, which still reads, or refuses, anything else)."""
+    if len(text) == 27 and text[10] == "T" and text[19] == "." and text[26] == "Z":
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    return datetime.strptime(text, RFC3339).replace(tzinfo=UTC)
