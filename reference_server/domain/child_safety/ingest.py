@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -48,7 +49,10 @@ ACTIVE_EMERGENCY_STATES = frozenset(
 )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PRESSES = frozenset({cs.TAG_EVENT_KIND_BUTTON_PRESS, cs.TAG_EVENT_KIND_BELL_PRESS})
+#: The busy sources of an event that is not a press (never read: only presses raise emergencies).
+_NONE_BUSY: frozenset[str] = frozenset()
 
 
 def ack(event_id: str, status: int, error: AnsimError | None = None, emergency: str = "") -> cs.TagEventAck:
@@ -65,6 +69,16 @@ def rejected(event_id: str, error: AnsimError) -> cs.TagEventAck:
 def _micros(stamp: Timestamp) -> tuple[int, int]:
     """A Timestamp to compare as its datetime would (to the microsecond), without making one."""
     return stamp.seconds, stamp.nanos // 1000
+
+
+def _window(received: datetime) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The observed times accepted at ``received`` (TAG-005), as :func:`_micros` compares them."""
+
+    def micros(moment: datetime) -> tuple[int, int]:
+        since = moment - _EPOCH
+        return since.days * 86_400 + since.seconds, since.microseconds
+
+    return micros(received - MAX_AGE), micros(received + MAX_AHEAD)
 
 
 def _event_field(event: cs.TagEvent, v: FieldViolation) -> FieldViolation:
@@ -123,16 +137,17 @@ class Ingest:
             acks.extend(await self._handle_run(caller, run))
         return acks
 
-    def _precheck(self, event: cs.TagEvent) -> cs.TagEventAck | None:
+    def _precheck(
+        self, event: cs.TagEvent, window: tuple[tuple[int, int], tuple[int, int]]
+    ) -> cs.TagEventAck | None:
         """The REJECTED ack of an event that breaks a constraint (TAG-007) or whose observed_time is
-        out of range (TAG-005); None when it may go on to the store."""
+        outside ``window`` (TAG-005, :func:`_window`); None when it may go on to the store."""
         if not plainly_valid(event):
             found = [_event_field(event, v) for v in violations_of(event)]
             if found:
                 return rejected(event.event_id, InvalidArgument(found))
-        received = self.clock.now()
-        observed = event.observed_time.ToDatetime(tzinfo=UTC)
-        if observed > received + MAX_AHEAD or observed < received - MAX_AGE:
+        observed = _micros(event.observed_time)
+        if observed > window[1] or observed < window[0]:
             return rejected(
                 event.event_id,
                 InvalidArgument(
@@ -150,13 +165,15 @@ class Ingest:
         transaction sharing one :class:`IngestState`; an event rejected by the store's checks is
         rejected alone. Should the transaction fail as a whole, a run of several is retried event by
         event, so a failure rejects only the event it belongs to, as it always did."""
-        acks: list[cs.TagEventAck | None] = [self._precheck(e) for e in events]
+        window = _window(self.clock.now())  # the run's events were received together
+        acks: list[cs.TagEventAck | None] = [self._precheck(e, window) for e in events]
         todo = [i for i, a in enumerate(acks) if a is None]
         if not todo:
             return [a for a in acks if a is not None]
-        busy = {i: await self._busy_sources(events[i]) for i in todo}
+        # Only a press asks which of its sources are busy (TAG-016, TAG-017); presses run alone.
+        busy = {i: await self._busy_sources(events[i]) for i in todo if events[i].kind in _PRESSES}
         try:
-            outcomes = await self._store_run(caller, [(events[i], busy[i]) for i in todo])
+            outcomes = await self._store_run(caller, [(events[i], busy.get(i, _NONE_BUSY)) for i in todo])
         except Exception as error:
             if len(todo) > 1:
                 for i in todo:
@@ -185,7 +202,9 @@ class Ingest:
             acks[i] = result
         return [a for a in acks if a is not None]
 
-    async def _store_run(self, caller: Caller, run: Sequence[tuple[cs.TagEvent, set[str]]]) -> list[_Outcome]:
+    async def _store_run(
+        self, caller: Caller, run: Sequence[tuple[cs.TagEvent, AbstractSet[str]]]
+    ) -> list[_Outcome]:
         """Store and derive ``run`` (events with their busy sources) in one transaction."""
         outcomes: list[_Outcome] = []
         async with self.store.transaction() as tx:
@@ -265,7 +284,7 @@ class Ingest:
         digest: bytes,
         reader: cs.Reader,
         tag: cs.Tag | None,
-        busy: set[str],
+        busy: AbstractSet[str],
     ) -> _Outcome:
         tx = state.tx
         observed = event.observed_time.ToDatetime(tzinfo=UTC)
