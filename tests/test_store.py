@@ -105,6 +105,24 @@ async def test_idempotent_records_nothing_when_the_action_fails(store: SqliteSto
     assert await count(store, "things") == 0 and await count(store, "idempotency") == 0
 
 
+async def test_an_event_published_to_many_scopes_is_stored_once_and_pruned_with_its_rows(
+    store: SqliteStore,
+) -> None:
+    async with store.transaction() as tx:
+        await tx.append_event("a", "t", b"0", 3)
+        fanned = await tx.append_events(["a", "b", "c"], "t", b"shared", 3)
+    assert [(e.scope, e.sequence, e.payload) for e in fanned] == [
+        ("a", 2, b"shared"),
+        ("b", 1, b"shared"),
+        ("c", 1, b"shared"),
+    ]
+    assert [e.payload for e in await store.events_after("a", 0, 10)] == [b"0", b"shared"]
+    assert [e.payload for e in await store.events_after("c", 0, 10)] == [b"shared"]
+    assert await count(store, "event_payloads") == 1
+    assert await store.prune_events(store.clock.now()) == 4
+    assert await count(store, "event_payloads") == 0
+
+
 async def test_event_sequences_are_per_scope_and_pruning_is_remembered(store: SqliteStore) -> None:
     async with store.transaction() as tx:
         a1 = await tx.append_event("a", "t", b"1", 3)

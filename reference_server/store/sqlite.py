@@ -91,6 +91,15 @@ def _rows(cursor: sqlite3.Cursor) -> list[Row]:
     return [dict(r) for r in cursor.fetchall()]
 
 
+#: The columns of a stored event, its payload from the shared copy when it has one, and the
+#: tables they come from (``e`` is ``events``).
+EVENT_COLUMNS = (
+    "e.scope AS scope, e.sequence AS sequence, e.type AS type,"
+    " COALESCE(p.payload, e.payload) AS payload, e.mode AS mode, e.created AS created"
+    " FROM events e LEFT JOIN event_payloads p ON p.id = e.payload_id"
+)
+
+
 def _event(row: Row) -> StoredEvent:
     return StoredEvent(
         row["scope"],
@@ -223,11 +232,19 @@ class SqliteTransaction:
             for scope in scopes:
                 pending[scope] -= 1
                 sequences.append(last[scope] - pending[scope])
+            # one copy of a payload published to several scopes (0011_shared_event_payloads)
+            shared = None
+            stored = payload
+            if len(scopes) > 1:
+                shared = c.execute(
+                    "INSERT INTO event_payloads (payload, created) VALUES (?, ?)", (payload, created)
+                ).lastrowid
+                stored = b""
             c.executemany(
-                "INSERT INTO events (scope, sequence, type, payload, mode, created)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (scope, sequence, type, payload, mode, created, payload_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (scope, seq, type, payload, mode, created)
+                    (scope, seq, type, stored, mode, created, shared)
                     for scope, seq in zip(scopes, sequences, strict=True)
                 ],
             )
@@ -493,8 +510,7 @@ class SqliteStore:
 
     async def events_after(self, scope: str, after_sequence: int, limit: int) -> list[StoredEvent]:
         rows = await self.fetchall(
-            "SELECT scope, sequence, type, payload, mode, created FROM events"
-            " WHERE scope = ? AND sequence > ? ORDER BY sequence LIMIT ?",
+            f"SELECT {EVENT_COLUMNS} WHERE e.scope = ? AND e.sequence > ? ORDER BY e.sequence LIMIT ?",
             (scope, after_sequence, limit),
         )
         return [_event(r) for r in rows]
@@ -514,7 +530,9 @@ class SqliteStore:
                 " FROM events e WHERE e.scope = event_scopes.scope AND e.created < ?), 0))",
                 (cutoff,),
             )
-            return c.execute("DELETE FROM events WHERE created < ?", (cutoff,)).rowcount
+            deleted = c.execute("DELETE FROM events WHERE created < ?", (cutoff,)).rowcount
+            c.execute("DELETE FROM event_payloads WHERE created < ?", (cutoff,))
+            return deleted
 
         async with self.transaction() as tx:
             return await tx.run(prune)

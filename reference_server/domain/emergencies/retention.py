@@ -94,11 +94,18 @@ async def _scrub_dispatches(tx: Transaction, emergencies: Iterable[str], since: 
             )
     if not names:
         return names
+    # a change fanned out to several subscriptions shares one payload (0011_shared_event_payloads)
     rows = await tx.fetchall(
-        "SELECT scope, sequence, payload FROM events WHERE scope LIKE ? AND created >= ?",
+        "SELECT e.scope, e.sequence, e.payload_id, COALESCE(p.payload, e.payload) AS payload"
+        " FROM events e LEFT JOIN event_payloads p ON p.id = e.payload_id"
+        " WHERE e.scope LIKE ? AND e.created >= ?",
         ("%/dispatchSubscriptions/%", since),
     )
+    scrubbed: set[int] = set()
     for row in rows:
+        shared = row["payload_id"]
+        if shared in scrubbed:
+            continue
         try:
             event = dispatch_pb2.DispatchEvent.FromString(bytes(row["payload"]))
         except DecodeError:
@@ -106,10 +113,15 @@ async def _scrub_dispatches(tx: Transaction, emergencies: Iterable[str], since: 
         if event.dispatch.name not in names:
             continue
         _scrub_dispatch(event.dispatch)
-        await tx.execute(
-            "UPDATE events SET payload = ? WHERE scope = ? AND sequence = ?",
-            (event.SerializeToString(deterministic=True), row["scope"], row["sequence"]),
-        )
+        payload = event.SerializeToString(deterministic=True)
+        if shared is None:
+            await tx.execute(
+                "UPDATE events SET payload = ? WHERE scope = ? AND sequence = ?",
+                (payload, row["scope"], row["sequence"]),
+            )
+        else:
+            scrubbed.add(shared)
+            await tx.execute("UPDATE event_payloads SET payload = ? WHERE id = ?", (payload, shared))
     return names
 
 
