@@ -23,6 +23,7 @@ from pathlib import Path
 from reference_server.cameras.records import CameraRecord, RowError
 from reference_server.clock import Clock, SystemClock
 from reference_server.domain.cameras import repository
+from reference_server.domain.cameras.gc_pause import gc_paused
 from reference_server.domain.cameras.parse_worker import Item, OpenedFile, prepared_in_child, prepared_rows
 from reference_server.domain.cameras.repository import Prepared
 from reference_server.store.migrations import apply_migrations, bundled_migrations
@@ -101,14 +102,15 @@ def write_prepared(
                 continue
             yield item
 
-    for batch in _batches(accepted(), batch_rows):
-        for result in repository.upsert_prepared_batch(conn, batch, clock.now()):
-            if result.outcome == "inserted":
-                summary.imported += 1
-            elif result.outcome == "updated":
-                summary.updated += 1
-            else:
-                summary.unchanged += 1
+    with gc_paused():
+        for batch in _batches(accepted(), batch_rows):
+            for result in repository.upsert_prepared_batch(conn, batch, clock.now()):
+                if result.outcome == "inserted":
+                    summary.imported += 1
+                elif result.outcome == "updated":
+                    summary.updated += 1
+                else:
+                    summary.unchanged += 1
     summary.errors.sort(key=lambda e: e.line_number)
     return summary
 

@@ -20,6 +20,7 @@ from reference_server.cameras.csv_import import CameraCsvReader
 from reference_server.cameras.layout import HeaderError, Layout
 from reference_server.cameras.records import CameraRecord, RowError
 from reference_server.domain.cameras.convert import ConversionError, to_camera
+from reference_server.domain.cameras.gc_pause import gc_paused
 from reference_server.domain.cameras.repository import Prepared, prepare
 
 #: Items per message: large enough that queue overhead is small, small enough to keep memory flat.
@@ -55,7 +56,7 @@ def prepared_rows(rows: Iterable[CameraRecord | RowError]) -> Iterator[Item]:
 
 def _child(path: str, encoding: str | None, out: multiprocessing.Queue[object]) -> None:
     try:
-        with CameraCsvReader(path, encoding=encoding) as reader:
+        with gc_paused(), CameraCsvReader(path, encoding=encoding) as reader:
             out.put(OpenedFile(reader.layout, reader.encoding))
             batch: list[RowError | tuple[int, tuple[object, ...]]] = []
             for item in prepared_rows(reader):
