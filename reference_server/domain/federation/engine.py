@@ -46,6 +46,7 @@ from reference_server.domain.federation.handling import (
 from reference_server.domain.federation.home_handoff import HomeHandoff
 from reference_server.domain.federation.mirror import MirrorInbox, center_of, send_pending
 from reference_server.domain.federation.registry import TrustRegistry, usable_peer
+from reference_server.domain.federation.route_cache import Route, RouteCache
 from reference_server.domain.federation.router import DirectoryClient, Resolution, Router
 from reference_server.domain.ports import RouteWriter
 from reference_server.security.tokens import TokenIssuer
@@ -93,7 +94,8 @@ class Federation:
         self.router = Router(self.directory, ctx.clock)
         self.desk = HandlingDesk(ctx.store, self.registry, ctx.domain)
         self.desk.verify_evidence = self.verify_evidence
-        self.inbox = MirrorInbox(ctx.store, ctx.domain)
+        self.routes = RouteCache(ctx.store)
+        self.inbox = MirrorInbox(ctx.store, ctx.domain, self.routes)
         self.recovery_first_s = recovery_first_s
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
@@ -235,6 +237,7 @@ class Federation:
                     to_rfc3339(tx.now),
                 ),
             )
+            self.routes.changed(tx, forwarded.home_emergency)
         candidates = self._usable_candidates(resolution)
         outcome = await self._forward(
             forwarded, candidates, resolution, federation_pb2.FORWARD_REASON_ROUTED, started
@@ -320,6 +323,7 @@ class Federation:
                     forwarded.home_emergency,
                 ),
             )
+            self.routes.changed(tx, forwarded.home_emergency)
             await self.inbox.register(tx, forwarded.home_emergency, response.emergency)
             await tx.append_audit(
                 self.me,
@@ -383,6 +387,7 @@ class Federation:
                     to_rfc3339(tx.now),
                 ),
             )
+            self.routes.changed(tx, forwarded.home_emergency)
             if fallback_why:
                 await tx.append_audit(
                     self.me, "federation.fallback", forwarded.home_emergency, fallback_why, "fallback"
@@ -419,6 +424,7 @@ class Federation:
                     home_emergency,
                 ),
             )
+            self.routes.changed(tx, home_emergency)
 
     async def _fallback(
         self, forwarded: federation_pb2.ForwardedEmergency, resolution: Resolution, why: str
@@ -461,6 +467,7 @@ class Federation:
                 # the interval is doubled after a failed attempt: half the first one gives the first
                 (to_rfc3339(tx.now), self.recovery_first_s / 2, to_rfc3339(tx.now), home_emergency),
             )
+            self.routes.changed(tx, home_emergency)
         log.info("she left the home area: recovery now", extra={"event": "recovery_now"})
 
     async def _recovery_loop(self) -> None:
@@ -507,6 +514,7 @@ class Federation:
                         row["next_recovery"],
                     ),
                 )
+                self.routes.changed(tx, forwarded.home_emergency)
 
     def _fallback_sender(self, forwarded: federation_pb2.ForwardedEmergency, resolution: Resolution) -> Any:
         request_id = str(uuid.uuid4())
@@ -532,10 +540,8 @@ class Federation:
 
         return send
 
-    async def _route_of(self, emergency: str) -> dict[str, Any] | None:
-        return await self.ctx.store.fetchone(
-            "SELECT * FROM fed_routes WHERE home_emergency = ?", (emergency,)
-        )
+    async def _route_of(self, emergency: str) -> Route | None:
+        return await self.routes.get(emergency)
 
     async def route_mode(self, home_emergency: str) -> int | None:
         row = await self._route_of(home_emergency)
@@ -580,6 +586,7 @@ class Federation:
                         " WHERE home_emergency = ?",
                         (center_of(moved), moved, emergency),
                     )
+                    self.routes.changed(tx, emergency)
                 await self._relay(emergency, locations, hops + 1)
         except Exception as error:
             log.info("relay failed: %s", type(error).__name__, extra={"event": "relay_failed"})

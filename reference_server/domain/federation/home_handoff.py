@@ -111,6 +111,7 @@ class HomeHandoff:
                     emergency,
                 ),
             )
+            self.fed.routes.changed(tx, emergency)
         due = since is not None and when - since >= self.gap
         if due and status == "FALLBACK" and not was_due:
             await self.fed.recover_now(emergency)  # she left: try the center for her new location
@@ -167,6 +168,7 @@ class HomeHandoff:
                 " outside_since = NULL, update_time = ? WHERE home_emergency = ?",
                 (center_of(handling), handling, to_rfc3339(tx.now), emergency),
             )
+            fed.routes.changed(tx, emergency)
             await fed.inbox.register(tx, emergency, handling)
             await tx.append_audit(
                 fed.me,

@@ -22,6 +22,7 @@ from ansim.v1 import error_pb2, federation_pb2
 
 from ansim_sdk.errors import AnsimError
 from reference_server.clock import to_rfc3339
+from reference_server.domain.federation.route_cache import RouteCache
 from reference_server.domain.ports import DomainPorts
 from reference_server.store.interface import Store, Transaction
 from reference_server.store.sqlite import SqliteTransaction
@@ -77,9 +78,10 @@ async def send_pending(store: Store, send: Send, new_request_id: Callable[[], st
 class MirrorInbox:
     """The home side of MirrorStatus."""
 
-    def __init__(self, store: Store, ports: DomainPorts) -> None:
+    def __init__(self, store: Store, ports: DomainPorts, routes: RouteCache) -> None:
         self._store = store
         self._ports = ports
+        self._routes = routes  # told of every write of a route's row
 
     async def known(self, tx: Transaction, home: str, handling: str) -> int | None:
         row = await tx.fetchone(
@@ -180,5 +182,6 @@ class MirrorInbox:
                     request.home_emergency,
                 ),
             )
+            self._routes.changed(tx, request.home_emergency)
         elif kind == "state_change" and event.state_change.transferred_to:
             await self.register(tx, request.home_emergency, event.state_change.transferred_to)
