@@ -1,11 +1,13 @@
 """A latitude/longitude cell grid that narrows a small-radius camera query to a few array slices.
 
 Points are ordered by cell, cells row-major (latitude rows, longitude columns), so the cells of
-one row that a ball overlaps are one contiguous slice of the ordered arrays. ``spans`` gives, for
-a query point and radius, slices that together hold every point within that great-circle
-distance (a conservative superset: the caller measures the exact distances). It declines (returns
-``None``) where a few slices cannot cover the ball — large radii, a ball containing a pole or
-crossing the antimeridian — and the caller then asks its tree.
+one row that a ball overlaps are one contiguous slice of the ordered arrays. Rows are ≈ 330 m
+tall, so a 300 m ball touches 2–4 of them; columns are narrow (≈ 9 m), so a row's slice is hardly
+wider than the ball and few points are measured in vain. ``spans`` gives, for a query point and
+radius, slices that together hold every point within that great-circle distance (a conservative
+superset: the caller measures the exact distances). It declines (returns ``None``) where a few
+slices cannot cover the ball — large radii, a ball containing a pole or crossing the
+antimeridian — and the caller then asks its tree.
 """
 
 from __future__ import annotations
@@ -16,10 +18,20 @@ import numpy as np
 import numpy.typing as npt
 
 CELL_LAT_DEG = 0.003  # ≈ 330 m
-CELL_LON_DEG = 0.004  # ≈ 355 m at 37° N
+CELL_LON_DEG = 0.0001  # ≈ 9 m at 37° N: a row's slice is the ball's width (0.004° measured 1.5× more)
 _COLUMNS = math.ceil(360.0 / CELL_LON_DEG) + 1
 _MAX_ROWS = 4  # more rows than this and the tree is the better tool
 _MARGIN_DEG = 1e-9  # covers rounding in the degrees recovered from unit vectors
+_HALF_PI = math.pi / 2
+# local names: spans() runs once per radius query, where each attribute lookup shows
+_radians, _degrees, _asin, _sin, _cos, _floor = (
+    math.radians,
+    math.degrees,
+    math.asin,
+    math.sin,
+    math.cos,
+    math.floor,
+)
 
 
 def _cell_ids(lat_deg: npt.NDArray[np.float64], lon_deg: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
@@ -45,27 +57,30 @@ class CellGrid:
         order = np.argsort(ids, kind="stable")
         return order, CellGrid(ids[order])
 
-    def spans(self, lat: float, lon: float, angle: float) -> list[tuple[int, int]] | None:
+    def spans(self, lat: float, lon: float, angle: float) -> list[int] | None:
         """Slices of the cell order holding every point within ``angle`` radians of (lat, lon)
-        (degrees), or None when this grid cannot answer cheaply."""
-        phi = math.radians(lat)
-        if angle <= 0.0 or abs(phi) + angle >= math.pi / 2:
+        (degrees), as flat ``[start0, end0, start1, end1, …]`` (a slice may be empty), or None when
+        this grid cannot answer cheaply."""
+        phi = _radians(lat)
+        if angle <= 0.0 or abs(phi) + angle >= _HALF_PI:
             return None
-        dlat = math.degrees(angle) + _MARGIN_DEG
-        dlon = math.degrees(math.asin(min(1.0, math.sin(angle) / math.cos(phi)))) + _MARGIN_DEG
+        dlat = _degrees(angle) + _MARGIN_DEG
+        dlon = _degrees(_asin(min(1.0, _sin(angle) / _cos(phi)))) + _MARGIN_DEG
         if lon - dlon < -180.0 or lon + dlon >= 180.0:
             return None
-        row0 = math.floor((lat - dlat + 90.0) / CELL_LAT_DEG)
-        row1 = math.floor((lat + dlat + 90.0) / CELL_LAT_DEG)
+        row0 = _floor((lat - dlat + 90.0) / CELL_LAT_DEG)
+        row1 = _floor((lat + dlat + 90.0) / CELL_LAT_DEG)
         if row1 - row0 >= _MAX_ROWS:
             return None
-        col0 = math.floor((lon - dlon + 180.0) / CELL_LON_DEG)
-        col1 = math.floor((lon + dlon + 180.0) / CELL_LON_DEG)
-        edges: list[int] = []
-        for row in range(row0, row1 + 1):
-            edges += (row * _COLUMNS + col0, row * _COLUMNS + col1 + 1)
-        at = self.cells.searchsorted(edges).tolist()
-        return [(at[i], at[i + 1]) for i in range(0, len(at), 2) if at[i] < at[i + 1]]
+        col0 = _floor((lon - dlon + 180.0) / CELL_LON_DEG)
+        col1 = _floor((lon + dlon + 180.0) / CELL_LON_DEG) + 1
+        first = row0 * _COLUMNS
+        edges = [first + col0, first + col1]
+        for _ in range(row1 - row0):
+            first += _COLUMNS
+            edges += (first + col0, first + col1)
+        at: list[int] = self.cells.searchsorted(edges).tolist()
+        return at
 
     @property
     def nbytes(self) -> int:

@@ -54,6 +54,15 @@ def _unit_vector(lat: float, lon: float) -> FloatArray:
     return np.array((cos_phi * math.cos(lam), cos_phi * math.sin(lam), math.sin(phi)))
 
 
+_concatenate, _count_nonzero = np.concatenate, np.count_nonzero
+
+
+def _squared_chords(diff: FloatArray) -> FloatArray:
+    """Row-wise squared length of (n, 3) differences: the one formula every query path uses, so
+    that equal positions give equal chords on every path."""
+    return np.asarray(np.vecdot(diff, diff), dtype=np.float64)
+
+
 def metres_to_chord(distance_m: float) -> float:
     return 2.0 * math.sin(min(distance_m / (2.0 * EARTH_RADIUS_M), math.pi / 2))
 
@@ -371,8 +380,7 @@ class CameraIndex:
             if mask is not None:
                 keep &= mask[base.purposes[idx]]
             idx = idx[keep]
-            diff = base.xyz[idx] - q
-            chords_b = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            chords_b = np.sqrt(_squared_chords(base.xyz[idx] - q))
             inside = chords_b <= bound
             keys_d, chords_d = self._delta_hits(delta, q, bound, mask)
             keys_b = base.keys[idx][inside]
@@ -404,48 +412,49 @@ class CameraIndex:
         return hits[:k]
 
     def _within_plain(self, base: _Base, lat: float, lon: float, q: FloatArray, bound: float) -> list[Hit]:
-        # The grid cells around the point are a few slices of the base arrays: measuring the few
-        # hundred points in them costs less than a tree traversal plus gathering its hits.
-        spans = base.grid.spans(lat, lon, 2.0 * math.asin(min(bound / 2.0, 1.0)))
-        if spans is None:
+        # The grid cells around the point are a few slices of the base arrays: measuring the hundred
+        # or so points in them costs less than a tree traversal plus gathering its hits. Each NumPy
+        # call here costs ≈ 1 µs whatever its size, so the slices are joined once, only the hits
+        # are taken out, and only they are sorted and converted.
+        at = base.grid.spans(lat, lon, 2.0 * math.asin(min(bound / 2.0, 1.0)))
+        if at is None:
             return self._within_ball(base, q, bound)
-        if not spans:
-            return []
-        if len(spans) == 1:
-            ((start, end),) = spans
+        if len(at) == 2:
+            start, end = at
             xyz, keys = base.xyz[start:end], base.keys[start:end]
         else:
-            xyz = np.concatenate([base.xyz[start:end] for start, end in spans])
-            keys = np.concatenate([base.keys[start:end] for start, end in spans])
-        diff = xyz - q
-        squares = np.einsum("ij,ij->i", diff, diff)
-        order = squares.argsort()  # all candidates: one sort is cheaper than filtering first
-        squares = squares[order]
-        found = int(squares.searchsorted(bound * bound, side="right"))
-        if found == 0:
+            pairs = range(0, len(at), 2)
+            xyz = _concatenate([base.xyz[at[i] : at[i + 1]] for i in pairs])
+            keys = _concatenate([base.keys[at[i] : at[i + 1]] for i in pairs])
+        squares = _squared_chords(xyz - q)
+        hit = (squares <= bound * bound).nonzero()[0]
+        if not hit.size:
             return []
-        return self._sorted_hits(keys[order[:found]], np.sqrt(squares[:found]))
+        return self._ordered_hits(keys.take(hit), np.sqrt(squares.take(hit)))
 
     def _within_ball(self, base: _Base, q: FloatArray, bound: float) -> list[Hit]:
         idx = base.tree.query_ball_point(q, bound, return_sorted=False)
         if not idx:
             return []
-        diff = base.xyz[idx] - q
-        chords = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-        order = np.argsort(chords)
-        return self._sorted_hits(base.keys[idx][order], chords[order])
+        rows = np.asarray(idx, dtype=np.intp)
+        chords = np.sqrt(_squared_chords(base.xyz.take(rows, axis=0) - q))
+        return self._ordered_hits(base.keys.take(rows), chords, antipodal=bound > 2.0)
 
     @staticmethod
-    def _sorted_hits(keys: npt.NDArray[np.int32], chords: FloatArray) -> list[Hit]:
-        """Hits from keys and chords in ascending chord order; equal chords are put in key order."""
-        metres = np.arcsin(np.minimum(chords * 0.5, 1.0))
+    def _ordered_hits(keys: npt.NDArray[np.int32], chords: FloatArray, antipodal: bool = False) -> list[Hit]:
+        """Hits nearest first, equal chords in key order, as (key, great-circle metres).
+        ``antipodal``: chords may pass 2 by rounding (a bound beyond the antipode)."""
+        order = chords.argsort()
+        ordered = chords.take(order)
+        if _count_nonzero(ordered[1:] == ordered[:-1]):  # a tie: order it by key
+            order = np.lexsort((keys, chords))
+            ordered = chords.take(order)
+        half = ordered * 0.5
+        if antipodal:
+            np.minimum(half, 1.0, out=half)
+        metres = np.arcsin(half, out=half)
         metres *= 2.0 * EARTH_RADIUS_M
-        hits = list(zip(keys.tolist(), metres.tolist(), strict=True))
-        chord_list = chords.tolist()
-        if len(set(chord_list)) < len(chord_list):
-            order = sorted(range(len(hits)), key=lambda i: (chord_list[i], hits[i][0]))
-            hits = [hits[i] for i in order]
-        return hits
+        return list(zip(keys.take(order).tolist(), metres.tolist(), strict=False))
 
     def _nearest_base(
         self, base: _Base, q: FloatArray, k: int, bound: float, mask: npt.NDArray[np.bool_] | None
@@ -476,8 +485,7 @@ class CameraIndex:
     ) -> tuple[npt.NDArray[np.int32], FloatArray]:
         if delta.size == 0:
             return np.empty(0, np.int32), np.empty(0)
-        diff = delta.xyz[: delta.size] - q
-        chords = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        chords = np.sqrt(_squared_chords(delta.xyz[: delta.size] - q))
         keep = chords <= bound
         if mask is not None:
             keep &= mask[delta.purposes[: delta.size]]
