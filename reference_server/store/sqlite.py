@@ -220,6 +220,19 @@ class SqliteTransaction:
         created = to_rfc3339(self.now)
 
         def append(c: sqlite3.Connection) -> list[int]:
+            if len(scopes) == 1:  # the usual event: its sequence from the upsert itself
+                (sequence,) = c.execute(
+                    "INSERT INTO event_scopes (scope, last_sequence) VALUES (?, 1)"
+                    " ON CONFLICT (scope) DO UPDATE SET last_sequence = last_sequence + 1"
+                    " RETURNING last_sequence",
+                    (scopes[0],),
+                ).fetchone()
+                c.execute(
+                    "INSERT INTO events (scope, sequence, type, payload, mode, created, payload_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                    (scopes[0], sequence, type, payload, mode, created),
+                )
+                return [int(sequence)]
             c.executemany(
                 "INSERT INTO event_scopes (scope, last_sequence) VALUES (?, 1)"
                 " ON CONFLICT (scope) DO UPDATE SET last_sequence = last_sequence + 1",
