@@ -4,7 +4,7 @@ ordering) and the time-based rules (TAG-014 danger-zone exit, TAG-015 missed exp
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from ansim.v1 import child_safety_pb2 as cs
 from ansim.v1 import common_pb2
@@ -19,6 +19,7 @@ from reference_server.domain.child_safety.registry import effective_zone
 from reference_server.store.interface import Transaction
 
 TOGGLE_QUIET = timedelta(seconds=120)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PLACE_KINDS = {
     cs.ZONE_KIND_SCHOOL: (cs.DERIVED_EVENT_KIND_ARRIVED_SCHOOL, cs.DERIVED_EVENT_KIND_LEFT_SCHOOL),
     cs.ZONE_KIND_HOME: (cs.DERIVED_EVENT_KIND_HOME_IN, cs.DERIVED_EVENT_KIND_HOME_OUT),
@@ -39,7 +40,11 @@ def reader_location(reader: cs.Reader, observed: datetime, method: int) -> commo
         radius_m=0,
         method=method,  # type: ignore[arg-type]
     )
-    location.fix_time.FromDatetime(observed)
+    # As fix_time.FromDatetime(observed) for an aware ``observed``, without its time tuple (≈ 5×
+    # cheaper; one per ingested sighting).
+    since = observed - _EPOCH
+    location.fix_time.seconds = since.days * 86_400 + since.seconds
+    location.fix_time.nanos = since.microseconds * 1000
     return location
 
 
@@ -76,7 +81,10 @@ async def _place(
     state: IngestState, ward: cs.Ward, reader: cs.Reader, direction: int, observed: datetime, mode: int
 ) -> Derived | None:
     """§14.5.1 presence table, TAG-011 and TAG-012."""
-    if reader.kind not in PLACE_READERS or reader.zone not in (ward.school_zone, *ward.place_zones):
+    zone_name = reader.zone
+    if reader.kind not in PLACE_READERS or (
+        zone_name != ward.school_zone and zone_name not in ward.place_zones
+    ):
         return None
     zone = await state.load(reader.zone, cs.Zone)
     if zone is None or zone.kind not in PLACE_KINDS:

@@ -305,8 +305,8 @@ class Ingest:
             if event.kind == cs.TAG_EVENT_KIND_BELL_PRESS
             else (common_pb2.POSITIONING_METHOD_TAG_READER)
         )
-        location = common_pb2.Location()
         if event.HasField("location"):
+            location = common_pb2.Location()
             location.CopyFrom(event.location)
         else:
             location = reader_location(reader, observed, method)
