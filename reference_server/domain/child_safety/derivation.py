@@ -133,7 +133,6 @@ async def _danger(
     found: list[Derived] = []
     for zone in await state.danger_zones():
         h = zone.hysteresis
-        exit_absence = _exit_absence(zone, mode, test_exit_absence)
         row = await state.danger(ward.name, zone.name)
         is_in = row.inside if row else False
         count = row.run_count if row else 0
@@ -142,7 +141,11 @@ async def _danger(
         inside = state.inside(zone, lat, lon)
         if inside:
             if not is_in:
-                if last_in is None or observed - last_in > exit_absence or count == 0:
+                if (
+                    last_in is None
+                    or count == 0
+                    or observed - last_in > _exit_absence(zone, mode, test_exit_absence)
+                ):
                     count, run_start = 0, observed
                 count += 1
                 assert run_start is not None
