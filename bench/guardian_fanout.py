@@ -26,7 +26,8 @@ import grpc.aio
 
 from bench.center import demo_center, serving
 from bench.core import Context, Row, Target, percentile
-from bench.load import close_streams
+from bench.proc_cpu import cpu_seconds
+from bench.stream_readers import PROCESSES, StreamReaders
 
 CS_SERVICE = "ansim.v1.ChildSafetyService"
 TAG_SERVICE = "ansim.v1.TagEventService"
@@ -34,6 +35,7 @@ GUARDIAN_SERVICE = "ansim.v1.GuardianService"
 GUARDIAN = "demo-guardian"
 GATEWAY = "readers/demo-reader"
 CHANNELS = 8
+READERS = PROCESSES
 #: 종로구청 앞, inside the demo center's area.
 LAT, LON = 37.5735, 126.9790
 
@@ -48,6 +50,8 @@ class Result:
     round_trips: list[float]
     missing: int
     streams: int
+    #: the center's CPU seconds per press round
+    cpu: float
 
 
 async def _call(channel: grpc.aio.Channel, service: str, rpc: str, request: Any, metadata: Any) -> bytes:
@@ -181,78 +185,46 @@ async def _subscribed(metrics_url: str, streams: int, deadline: float, failed: l
     raise RuntimeError(f"only {count:.0f} of {streams} notification streams subscribed, none failed")
 
 
-async def _first_arrivals(
-    received: list[tuple[int, float, bytes]], ward: str, streams: int, deadline: float
-) -> dict[int, float]:
-    """Per stream, when its first message naming ``ward`` arrived (consumes ``received``), until
-    every stream has one or the deadline (perf_counter) passes."""
-    key = ward.encode()
-    first: dict[int, float] = {}
-    while True:
-        for stream, t, raw in received:
-            if key in raw:
-                first.setdefault(stream, t)
-        received.clear()
-        if len(first) >= streams or time.perf_counter() > deadline:
-            return first
-        await asyncio.sleep(0.005)
-
-
-async def measure(center: Any, metrics_url: str, subscribers: int, rounds: int) -> Result:
+async def measure(center: Any, metrics_url: str, subscribers: int, rounds: int, processes: int) -> Result:
     """Open the streams, press one ward's tag per round; delays from each press to every stream."""
     from ansim.v1 import guardian_pb2 as gd
 
     from reference_server.cli import DEMO_CENTER
 
     parent = f"centers/{DEMO_CENTER}"
-    channels = [center.channel() for _ in range(CHANNELS)]
-    received: list[tuple[int, float, bytes]] = []  # (stream, arrival, message) as they arrive
-    failed: list[str] = []  # streams that ended with an error
-    ready = 0
-    opened = asyncio.Event()
     stream_req = gd.StreamNotificationsRequest(parent=f"{parent}/guardians/{GUARDIAN}").SerializeToString()
-    guardian = center.metadata("GUARDIAN")
-
-    async def subscriber(i: int) -> None:
-        nonlocal ready
-        call = channels[i % CHANNELS].unary_stream(
-            f"/{GUARDIAN_SERVICE}/StreamNotifications",
-            request_serializer=_identity,
-            response_deserializer=_identity,
-        )(stream_req, metadata=guardian)
-        ready += 1
-        if ready == subscribers:
-            opened.set()
-        try:
-            async for raw in call:
-                received.append((i, time.perf_counter(), raw))
-        except grpc.aio.AioRpcError as error:
-            failed.append(f"{error.code().name}: {error.details()}")
-
-    reader, wards = await _provision(channels[0], parent, center.metadata("CENTER_OPERATOR"), rounds)
-    tasks = [asyncio.create_task(subscriber(i)) for i in range(subscribers)]
+    readers = StreamReaders(
+        center.address,
+        center.ca,
+        f"/{GUARDIAN_SERVICE}/StreamNotifications",
+        stream_req,
+        center.metadata("GUARDIAN"),
+        subscribers,
+        processes,
+        CHANNELS,
+    )
     delays: list[float] = []
     round_trips: list[float] = []
     missing = 0
-    try:
-        await asyncio.wait_for(opened.wait(), 120)
-        gateway = center.metadata("READER_GATEWAY")
-        # A stream without a cursor gets only what is published after the center subscribed it,
-        # and opening a stream replays the recipient's open alerts into the shared scope, so no
-        # press before the center reports every stream subscribed.
-        await _subscribed(metrics_url, subscribers, time.perf_counter() + 180.0, failed)
-        for uid, ward in wards:
-            t0 = time.perf_counter()
-            await _press(channels[0], gateway, reader, uid)
-            round_trips.append(time.perf_counter() - t0)
-            first = await _first_arrivals(received, ward, subscribers, t0 + 10.0)
-            delays += [t - t0 for t in first.values()]
-            missing += subscribers - len(first)
-            received.clear()
-            await asyncio.sleep(0.2)
-        return Result(delays, round_trips, missing, subscribers)
-    finally:
-        await close_streams(tasks, channels)
+    async with center.channel() as channel:
+        reader, wards = await _provision(channel, parent, center.metadata("CENTER_OPERATOR"), rounds)
+        async with readers:
+            await asyncio.wait_for(readers.opened(), 120)
+            gateway = center.metadata("READER_GATEWAY")
+            # A stream without a cursor gets only what is published after the center subscribed
+            # it, so no press before the center reports every stream subscribed.
+            await _subscribed(metrics_url, subscribers, time.perf_counter() + 180.0, readers.failed)
+            cpu_before = cpu_seconds(center.process.pid)
+            for uid, ward in wards:
+                t0 = time.monotonic()
+                await _press(channel, gateway, reader, uid)
+                round_trips.append(time.monotonic() - t0)
+                first = await readers.first_arrivals(ward.encode(), 10.0)
+                delays += [t - t0 for t in first]
+                missing += subscribers - len(first)
+                await asyncio.sleep(0.2)
+            cpu = (cpu_seconds(center.process.pid) - cpu_before) / max(1, rounds)
+    return Result(delays, round_trips, missing, subscribers, cpu)
 
 
 def _free_port() -> int:
@@ -280,7 +252,11 @@ def run(ctx: Context) -> Row:
         try:
             result = asyncio.run(
                 measure(
-                    center, f"http://127.0.0.1:{port}/metrics", ctx.sizes.subscribers, ctx.sizes.fanout_rounds
+                    center,
+                    f"http://127.0.0.1:{port}/metrics",
+                    ctx.sizes.subscribers,
+                    ctx.sizes.fanout_rounds,
+                    READERS,
                 )
             )
         except RuntimeError as error:  # reported in its row; the dispatch row stands
@@ -288,7 +264,10 @@ def run(ctx: Context) -> Row:
     if not result.delays:
         return Row(name, None, "", status="error", note=f"no deliveries ({result.missing} missing)")
     ms = 1e3
-    note = f"p50 {percentile(result.delays, 50) * ms:.1f} ms; {ctx.sizes.fanout_rounds} presses"
+    note = (
+        f"p50 {percentile(result.delays, 50) * ms:.1f} ms; {ctx.sizes.fanout_rounds} presses; {READERS}"
+        f" reader processes; center CPU {result.cpu * ms:.0f} ms per press"
+    )
     if result.missing:
         note += f"; {result.missing} deliveries missing after 10 s"
     return Row(
@@ -303,5 +282,7 @@ def run(ctx: Context) -> Row:
             "p50_ms": percentile(result.delays, 50) * ms,
             "missing": result.missing,
             "max_ms": max(result.delays) * ms,
+            "center_cpu_ms_per_round": result.cpu * ms,
+            "reader_processes": READERS,
         },
     )

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 import grpc.aio
@@ -79,12 +78,3 @@ async def closed_loop(
         for ch in channels:
             await ch.close(None)
     return LoadResult(clients, len(latencies), seconds, latencies, errors, first_error)
-
-
-async def close_streams(tasks: Sequence[asyncio.Task[Any]], channels: Sequence[grpc.aio.Channel]) -> None:
-    """Stop the subscriber tasks of a fan-out benchmark and close their channels."""
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for channel in channels:
-        await channel.close(None)
