@@ -243,3 +243,22 @@ def test_radius_queries_match_brute_force_across_the_grid(lat0: float, lon0: flo
         got = index.within(lat, lon, radius)
         assert [key for key, _ in got] == [key for key, _ in expected]
         assert [d for _, d in got] == pytest.approx([d for _, d in expected], rel=1e-9, abs=1e-6)
+
+
+@pytest.mark.parametrize("n", [5, 12, 200])
+def test_radius_query_lists_each_camera_once_when_grid_rows_are_sparse(n: int) -> None:
+    """CAM-012 at the index: with few cameras per grid row the slices read for neighbouring rows
+    meet; each camera within the radius is still listed exactly once, nearest first."""
+    rng = np.random.default_rng(n)
+    lats = 37.5 + rng.uniform(-0.0026, 0.0026, n)  # ≈ ±290 m: three grid rows (0.003°)
+    lons = 127.0 + rng.uniform(-0.003, 0.003, n)
+    keys = rng.permutation(10 * n)[:n]
+    ref = Reference()
+    ref.rows = {int(k): (float(a), float(o), 0) for k, a, o in zip(keys, lats, lons, strict=True)}
+    index = CameraIndex(keys, lats, lons, background_rebuild=False)
+    for lat, lon in [(37.5, 127.0), (37.5015, 126.999), (37.4985, 127.0012)]:
+        for radius in (100.0, 300.0, 450.0):
+            expected = [e for e in ref.query(lat, lon, None) if e[1] <= radius]
+            got = index.within(lat, lon, radius)
+            assert [key for key, _ in got] == [key for key, _ in expected]
+            assert [d for _, d in got] == pytest.approx([d for _, d in expected], rel=1e-9, abs=1e-6)
