@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
+import random
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -33,6 +35,9 @@ SERVICE = "ansim.v1.EmergencyService"
 METHOD = f"/{SERVICE}/RaiseEmergency"
 EXAMPLE = REPO_ROOT / "spec/examples/valid/ansim.v1.RaiseEmergencyRequest/app-sos-jongno.json"
 ROUNDS = 3
+SPREAD_M = 300.0  # requests are spread uniformly over a disk of this radius (inside 종로구)
+SEED = 6
+METRES_PER_DEG_LAT = 111_195.0
 WARMUP = 20  # closed_loop's default: calls before the timed part, counted in CPU per call
 
 
@@ -41,15 +46,25 @@ def _identity(b: bytes) -> bytes:
 
 
 def request_bytes(parent: str, count: int) -> list[bytes]:
-    """``count`` distinct RaiseEmergencyRequests (fresh request_id each) from the spec's example."""
+    """``count`` distinct RaiseEmergencyRequests from the spec's example: a fresh request_id and a
+    point of their own, drawn (seeded) within ``SPREAD_M`` of the example's, so that no request
+    is answered from what the center remembers of an earlier one at the very same point (a real
+    reporter's fixes differ; the center's nearby-camera memo would otherwise flatter the figure).
+    A double is fixed-width on the wire, so every request keeps the example's size."""
     from ansim.v1 import emergency_pb2
     from google.protobuf import json_format
 
     template = json_format.Parse(EXAMPLE.read_text(encoding="utf-8"), emergency_pb2.RaiseEmergencyRequest())
     template.parent = parent
+    lat0, lon0 = template.location.latitude, template.location.longitude
+    rng = random.Random(SEED)
+    metres_per_deg_lon = METRES_PER_DEG_LAT * math.cos(math.radians(lat0))
     out = []
     for _ in range(count):
         template.request_id = str(uuid.uuid4())
+        distance, bearing = SPREAD_M * math.sqrt(rng.random()), rng.uniform(0.0, 2.0 * math.pi)
+        template.location.latitude = lat0 + distance * math.cos(bearing) / METRES_PER_DEG_LAT
+        template.location.longitude = lon0 + distance * math.sin(bearing) / metres_per_deg_lon
         out.append(template.SerializeToString())
     return out
 
