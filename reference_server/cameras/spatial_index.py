@@ -442,10 +442,11 @@ class CameraIndex:
         xyz, keys = near
         diff = xyz - q
         squares = _vecdot(diff, diff)  # as _squared_chords
-        hit = (squares <= bound * bound).nonzero()[0]
-        if not hit.size:
+        inside = squares <= bound * bound
+        squares = squares.compress(inside)
+        if not squares.size:
             return []
-        return self._ordered_hits(keys.take(hit), _sqrt(squares.take(hit)))
+        return self._ordered_hits(keys.compress(inside), _sqrt(squares))
 
     def _within_ball(self, base: _Base, q: FloatArray, bound: float) -> list[Hit]:
         idx = base.tree.query_ball_point(q, bound, return_sorted=False)
