@@ -79,7 +79,10 @@ def write_prepared(
     """De-duplicate and upsert prepared rows; the summary lists every rejected row."""
     clock = clock or SystemClock()
     summary = ImportSummary()
-    first_line: dict[tuple[str, str], int] = {}
+    # (관리번호, 개방자치단체코드) → first line, one entry per row of the file: the key is one string
+    # (the code has no NUL, so the last NUL separates them) rather than a tuple of two, which is
+    # ≈ 100 bytes less per entry (≈ 160 MB less at 1.6 M rows).
+    first_line: dict[str, int] = {}
 
     def reject(line: int, reason: str) -> None:
         summary.rejected += 1
@@ -95,10 +98,9 @@ def write_prepared(
             line, row = item
             if on_line is not None:
                 on_line(line)
-            key = (row.management_number, row.agency_code)
-            seen = first_line.setdefault(key, line)
+            seen = first_line.setdefault(f"{row.management_number}\0{row.agency_code}", line)
             if seen != line:
-                reject(line, f"관리번호 {key[0]!r} repeats the row of line {seen}")
+                reject(line, f"관리번호 {row.management_number!r} repeats the row of line {seen}")
                 continue
             yield item
 
