@@ -81,7 +81,7 @@ def write_prepared(
     summary = ImportSummary()
     # (관리번호, 개방자치단체코드) → first line, one entry per row of the file: the key is one string
     # (the code has no NUL, so the last NUL separates them) rather than a tuple of two, which is
-    # ≈ 100 bytes less per entry (≈ 160 MB less at 1.6 M rows).
+    # ≈ 100 bytes less per entry (the writer's peak at 1.6 M rows: 610–626 → 405 MiB).
     first_line: dict[str, int] = {}
 
     def reject(line: int, reason: str) -> None:
