@@ -10,6 +10,7 @@ memory stays bounded (at most ``QUEUE_BATCHES`` batches in flight). The items ar
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -54,24 +55,50 @@ def prepared_rows(rows: Iterable[CameraRecord | RowError]) -> Iterator[Item]:
         yield row.line_number, prepare(camera)
 
 
-def _child(path: str, encoding: str | None, out: multiprocessing.Queue[object]) -> None:
+class _WriterGone(Exception):
+    """The importing process ended (e.g. killed) while the child still had rows for it."""
+
+
+def _sender(out: multiprocessing.Queue[object], parent: int) -> Callable[[object], None]:
+    """``out.put`` that gives up once ``parent`` is gone: a killed writer never frees queue slots,
+    and without this check its child would wait for one forever (an orphan holding the file)."""
+
+    def send(message: object) -> None:
+        while True:
+            try:
+                out.put(message, timeout=POLL_S)
+                return
+            except queue.Full:
+                if os.getppid() != parent:
+                    raise _WriterGone from None
+
+    return send
+
+
+def _child(path: str, encoding: str | None, out: multiprocessing.Queue[object], parent: int) -> None:
+    send = _sender(out, parent)
     try:
-        with gc_paused(), CameraCsvReader(path, encoding=encoding) as reader:
-            out.put(OpenedFile(reader.layout, reader.encoding))
-            batch: list[RowError | tuple[int, tuple[object, ...]]] = []
-            for item in prepared_rows(reader):
-                # Prepared as a plain tuple: a third of the pickling cost of the named tuple.
-                batch.append(item if isinstance(item, RowError) else (item[0], tuple(item[1])))
-                if len(batch) >= BATCH_ITEMS:
-                    out.put(batch)
-                    batch = []
-            if batch:
-                out.put(batch)
-    except HeaderError as error:
-        out.put(error)
-    except Exception as error:  # anything else: the caller raises it
-        out.put(RuntimeError(f"parsing {path} failed: {error!r}"))
-    out.put(None)
+        try:
+            with gc_paused(), CameraCsvReader(path, encoding=encoding) as reader:
+                send(OpenedFile(reader.layout, reader.encoding))
+                batch: list[RowError | tuple[int, tuple[object, ...]]] = []
+                for item in prepared_rows(reader):
+                    # Prepared as a plain tuple: a third of the pickling cost of the named tuple.
+                    batch.append(item if isinstance(item, RowError) else (item[0], tuple(item[1])))
+                    if len(batch) >= BATCH_ITEMS:
+                        send(batch)
+                        batch = []
+                if batch:
+                    send(batch)
+        except HeaderError as error:
+            send(error)
+        except _WriterGone:
+            raise
+        except Exception as error:  # anything else: the caller raises it
+            send(RuntimeError(f"parsing {path} failed: {error!r}"))
+        send(None)
+    except _WriterGone:
+        out.cancel_join_thread()  # nobody will read the pipe: exit without flushing it
 
 
 def prepared_in_child(
@@ -85,7 +112,7 @@ def prepared_in_child(
     else:
         context = multiprocessing.get_context("spawn")
     results: multiprocessing.Queue[object] = context.Queue(maxsize=QUEUE_BATCHES)
-    child = context.Process(target=_child, args=(str(path), encoding, results), daemon=True)
+    child = context.Process(target=_child, args=(str(path), encoding, results, os.getpid()), daemon=True)
     child.start()
     try:
         while True:
