@@ -34,6 +34,7 @@ from reference_server.config import CenterSettings
 from reference_server.context import DemoSeed, ServerContext, ServicePlugin
 from reference_server.events.cursor import load_or_create_key
 from reference_server.events.publisher import Publisher
+from reference_server.gc_tuning import settle_after_start
 from reference_server.interceptors.auth import AuthInterceptor
 from reference_server.interceptors.chain import InterceptorChain
 from reference_server.interceptors.errors import ErrorMappingInterceptor
@@ -218,12 +219,14 @@ class CenterServer:
 
 
 async def serve(center: CenterServer, on_listening: Any = None) -> None:
-    """Start ``center``, call ``on_listening(center)``, serve until SIGTERM / SIGINT, stop gracefully."""
+    """Start ``center``, settle the garbage collector (:mod:`reference_server.gc_tuning`), call
+    ``on_listening(center)``, serve until SIGTERM / SIGINT, stop gracefully."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, center.request_stop)
     try:
         await center.start()
+        settle_after_start()
         if on_listening is not None:
             on_listening(center)
         await center.wait()
