@@ -68,9 +68,29 @@ def _is_utf8(data: bytes) -> bool:
 class CameraCsvReader:
     """Iterate a CCTV CSV file; use as a context manager so the file is closed."""
 
-    def __init__(self, path: Path | str, *, encoding: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        encoding: str | None = None,
+        start: int = 0,
+        stop: int | None = None,
+        first_line: int = 1,
+    ) -> None:
+        """Read the header; rows then come from the byte range ``start``–``stop`` of the file.
+
+        ``start`` (a line start after the header, physical line ``first_line``) and ``stop`` (a line
+        start) cut the file into blocks that readers in several processes parse side by side; line
+        numbers stay those of the whole file. A block is exact only if ``start`` is a record
+        boundary; the reader of the block before it checks that at its ``stop``: if its last record
+        runs on past ``stop`` (a quoted newline there), it sets ``overran`` and reads on to the end
+        of the file, so its rows are still exact and the caller drops the later blocks.
+        """
         self.path = Path(path)
         self._file: BinaryIO = self.path.open("rb")
+        self.overran = False
+        self._line_offset = 0
+        self._row_end = 0
         try:
             head = self._file.read(SNIFF_BYTES)
             self._file.seek(0)
@@ -79,12 +99,18 @@ class CameraCsvReader:
                 "utf-8" if self.encoding.lower().replace("_", "-") == "utf-8-sig" else self.encoding
             )
             self._undecodable: set[int] = set()
-            self._reader = csv.reader(self._decoded_lines())
+            lines = self._decoded_lines() if stop is None or start else self._lines_until(0, stop, 1)
+            self._reader = csv.reader(lines)
             try:
                 header_row = next(self._reader)
             except StopIteration:
                 raise HeaderError("empty file") from None
             self.header: Header = detect_layout(header_row)
+            self._row_end = self._reader.line_num
+            if start:
+                self._file.seek(start)
+                self._line_offset = self._row_end = first_line - 1
+                self._reader = csv.reader(self._lines_until(start, stop, first_line))
         except BaseException:
             self._file.close()
             raise
@@ -95,6 +121,25 @@ class CameraCsvReader:
 
     def _decoded_lines(self) -> Iterator[str]:
         for number, raw in enumerate(self._file, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            try:
+                yield raw.decode(self._line_encoding)
+            except UnicodeDecodeError:
+                self._undecodable.add(number)
+                yield raw.decode(self._line_encoding, errors="replace")
+
+    def _lines_until(self, start: int, stop: int | None, first_line: int) -> Iterator[str]:
+        """``_decoded_lines`` from byte ``start`` (line ``first_line``) up to the record boundary at
+        ``stop``; past it (setting ``overran``) to the end if a record is open there."""
+        position = start
+        for number, raw in enumerate(self._file, start=first_line):
+            if stop is not None and position >= stop:
+                if self._reader.line_num + self._line_offset == self._row_end:
+                    return  # the csv reader asks for a new record: ``stop`` is a record boundary
+                self.overran = True
+                stop = None
+            position += len(raw)
             if number == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8) :]
             try:
@@ -117,10 +162,11 @@ class CameraCsvReader:
     def __iter__(self) -> Iterator[CameraRecord | RowError]:
         parse = row_parser(self.header)
         header = self.header
-        previous_end = self._reader.line_num
-        for row in self._reader:
+        reader, offset = self._reader, self._line_offset
+        previous_end = reader.line_num + offset
+        for row in reader:
             line = previous_end + 1
-            previous_end = self._reader.line_num
+            previous_end = self._row_end = reader.line_num + offset
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue  # blank line
             if self._undecodable and any(n in self._undecodable for n in range(line, previous_end + 1)):

@@ -1,7 +1,7 @@
 """Import a national CCTV dataset file into a center's store (``ansim cameras import``).
 
-Streaming: rows come from ``CameraCsvReader`` one at a time (parsed, converted and serialised in a
-child process, see ``parse_worker``) and are written in batches of ``BATCH_ROWS`` per transaction,
+Streaming: rows come from ``CameraCsvReader`` one at a time (parsed, converted and serialised in
+child processes, see ``parse_worker``) and are written in batches of ``BATCH_ROWS`` per transaction,
 so memory stays flat on multi-million-row files. A re-import
 updates each camera in place, keyed by 관리번호 (with 개방자치단체코드); the camera keeps its id.
 Bad rows (the reader's row errors, rows the wire Camera cannot carry, a 관리번호 repeated within
@@ -146,7 +146,7 @@ def import_file(
 ) -> ImportSummary:
     """Import ``path`` into the store of ``data_dir`` (raises ``HeaderError`` for an unknown header).
 
-    The file is parsed in a child process while this one writes the store (``parse_worker``).
+    The file is parsed in child processes while this one writes the store (``parse_worker``).
     """
     conn = open_database(data_dir)
     try:
