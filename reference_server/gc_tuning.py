@@ -1,8 +1,8 @@
 """The cyclic garbage collector of a serving center: start-up heap frozen, full collections rare.
 
 A center's heap after start-up (protobuf descriptors, the camera index, geometry, the demo data) is
-≈ 180,000 container objects that live as long as the process; with 1,000 event streams open another
-≈ 110,000 come and stay. CPython's default thresholds (700, 10, 10) ran a full (generation 2)
+≈ 110,000 container objects that live as long as the process; with 1,000 event streams open another
+≈ 85,000–110,000 come and stay. CPython's default thresholds (700, 10, 10) ran a full (generation 2)
 collection every 2–4 s under the fan-out bench, each walking that whole heap: 75–155 ms during which
 the event loop served nothing — the slowest rounds of the ``fanout`` bench (issue 6) were those
 pauses. :func:`settle_after_start` is called once, when the center is serving:
