@@ -12,7 +12,6 @@ to the end itself): a wrong guess costs speed, never rows.
 
 from __future__ import annotations
 
-import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ BLOCK_BYTES = 8 << 20
 BLOCK_BYTES_ENV = "ANSIM_IMPORT_BLOCK_BYTES"
 #: How far past a block's nominal end a boundary is looked for before the rest stays one block.
 SEARCH_BYTES = 1 << 20
+#: Bytes read at a time while looking for a block's end.
+TAIL_BYTES = 64 << 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,33 +41,44 @@ def block_bytes() -> int:
 
 
 def plan_blocks(path: Path, size: int) -> list[Block]:
-    """The blocks of ``path`` of about ``size`` bytes each; one block if the file is smaller than two."""
+    """The blocks of ``path`` of about ``size`` bytes each; one block if the file is smaller than two.
+
+    Read with ``pread`` into short-lived buffers, not mapped: mapped file pages would count in the
+    importer's resident size (the whole file, for a moment).
+    """
     total = path.stat().st_size
     if total < 2 * size:
         return [Block(0, None, 1)]
     blocks: list[Block] = []
     start, first_line, quotes = 0, 1, 0
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+    with path.open("rb") as handle:
+        fd = handle.fileno()
         while start + size < total:
-            boundary = _boundary(data, start + size, quotes + data[start : start + size].count(b'"'))
-            if boundary is None:
+            head = os.pread(fd, size, start)
+            found = _boundary(fd, start + size, total, quotes + head.count(b'"'))
+            if found is None:
                 break
-            chunk = data[start:boundary]
-            quotes += chunk.count(b'"')
+            boundary, quotes, newlines = found
             blocks.append(Block(start, boundary, first_line))
-            first_line += chunk.count(b"\n")
+            first_line += head.count(b"\n") + newlines
             start = boundary
     blocks.append(Block(start, None, first_line))
     return blocks
 
 
-def _boundary(data: mmap.mmap, at: int, quotes: int) -> int | None:
+def _boundary(fd: int, at: int, total: int, quotes: int) -> tuple[int, int, int] | None:
     """The first line start after ``at`` with an even number of quotes before it (``quotes`` are
-    those before ``at``), if there is one within ``SEARCH_BYTES``."""
-    limit = min(len(data), at + SEARCH_BYTES)
-    while (newline := data.find(b"\n", at, limit)) >= 0:
-        quotes += data[at:newline].count(b'"')
-        if quotes % 2 == 0:
-            return newline + 1 if newline + 1 < len(data) else None
-        at = newline + 1
+    those before ``at``), within ``SEARCH_BYTES`` and before the end of the file; with the quotes
+    before it and the newlines from ``at`` to it."""
+    end, newlines = min(total, at + SEARCH_BYTES), 0
+    while at < end and (chunk := os.pread(fd, min(TAIL_BYTES, end - at), at)):
+        offset = 0
+        while (newline := chunk.find(b"\n", offset)) >= 0:
+            quotes += chunk.count(b'"', offset, newline)
+            newlines += 1
+            offset = newline + 1
+            if quotes % 2 == 0:
+                return (at + offset, quotes, newlines) if at + offset < total else None
+        quotes += chunk.count(b'"', offset)
+        at += len(chunk)
     return None
