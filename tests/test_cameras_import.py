@@ -64,6 +64,20 @@ def test_malformed_file_reports_every_bad_row_and_imports_the_good(tmp_path: Pat
     assert code == 0 and "imported 0, updated 1, unchanged 2, rejected 0" in out
 
 
+def test_a_record_the_csv_module_cannot_read_is_one_error_and_the_import_goes_on(tmp_path: Path) -> None:
+    """A quote left open swallows the lines after it until the csv module's field limit; that record
+    is reported with the lines it took, and the rows after it are still imported."""
+    too_long = "x" * 70_000
+    rows = [GOOD[0], f'3000000,X7,종로구청,"{too_long}', too_long, "still in the quote", *GOOD[1:]]
+    code, out, err = run_import(write(tmp_path / "cctv.csv", rows), tmp_path / "data")
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert "line 3: not readable as CSV (field larger than field limit" in err
+    assert "lines 3-4 skipped" in err
+    assert "line 5: expected 18 columns, found 1" in err
+    assert "imported 3, updated 0, unchanged 0, rejected 2" in out
+
+
 def test_unknown_header_and_missing_file_exit_2(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("a,b,c\n1,2,3\n", encoding="utf-8")
     assert run_import(tmp_path / "bad.csv", tmp_path / "data")[0] == 2

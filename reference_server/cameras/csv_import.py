@@ -11,7 +11,9 @@
 * Bad rows: wrong number of columns; missing, non-numeric, non-finite or out-of-box
   coordinates (box: lat 32.5–39.0, lon 124.0–132.0, see ``fields.KOREA_LAT``); numbers that are
   not whole or out of range; malformed dates; missing 관리번호 (current layout) or 관리기관명; a
-  malformed 개방자치단체코드. An empty or 0 카메라대수 reads as 1 (spec CAM-004).
+  malformed 개방자치단체코드. An empty or 0 카메라대수 reads as 1 (spec CAM-004). A record the
+  csv module cannot read (a field over its 131,072-character limit, most often a quote left
+  open) is one error naming the lines it took; reading goes on from the next line.
 * Legacy rows without 관리번호 get a stable derived id ``<제공기관코드>-<16 hex digits>``: the
   first 64 bits of SHA-256 over road address, lot address, purpose and the coordinates at six
   decimals. The same site always gets the same id across releases and encodings; two rows that
@@ -164,21 +166,40 @@ class CameraCsvReader:
         header = self.header
         reader, offset = self._reader, self._line_offset
         previous_end = reader.line_num + offset
-        for row in reader:
-            line = previous_end + 1
-            previous_end = self._row_end = reader.line_num + offset
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # blank line
-            if self._undecodable and any(n in self._undecodable for n in range(line, previous_end + 1)):
-                yield RowError(line, f"bytes that are not valid {self.encoding}")
-                continue
-            if len(row) != header.width:
-                yield RowError(line, f"expected {header.width} columns, found {len(row)}")
-                continue
+        while True:
             try:
-                yield parse(row, line)
-            except fields.FieldError as exc:
-                yield RowError(line, str(exc))
+                for row in reader:
+                    line = previous_end + 1
+                    previous_end = self._row_end = reader.line_num + offset
+                    if not row or (len(row) == 1 and not row[0].strip()):
+                        continue  # blank line
+                    if self._undecodable and any(
+                        n in self._undecodable for n in range(line, previous_end + 1)
+                    ):
+                        yield RowError(line, f"bytes that are not valid {self.encoding}")
+                        continue
+                    if len(row) != header.width:
+                        yield RowError(line, f"expected {header.width} columns, found {len(row)}")
+                        continue
+                    try:
+                        yield parse(row, line)
+                    except fields.FieldError as exc:
+                        yield RowError(line, str(exc))
+                return
+            except csv.Error as exc:
+                # The csv module gave up on this record (a field over its size limit, most often
+                # from a quote left open); it reads on from the next line, so the import does too,
+                # and the lines the record swallowed are named in its error.
+                line = previous_end + 1
+                previous_end = self._row_end = reader.line_num + offset
+                yield RowError(line, _unreadable(str(exc), line, previous_end))
+
+
+def _unreadable(reason: str, first: int, last: int) -> str:
+    """The error of a record the csv module could not read, with the lines it took."""
+    if last > first:
+        return f"not readable as CSV ({reason}; an unclosed quote?): lines {first}-{last} skipped"
+    return f"not readable as CSV ({reason})"
 
 
 def iter_camera_csv(path: Path | str, *, encoding: str | None = None) -> Iterator[CameraRecord | RowError]:
