@@ -1525,16 +1525,29 @@ KST = timezone(timedelta(hours=9))
 MISSED_LEAD_S = 4
 #: TEST-mode time-based rules fire within 5 s [TAG-022, TAG-023]; the suite allows network slack.
 TEST_LATENCY_S = 5.0 + 2.0
+#: The longest wait for 00:01 Asia/Seoul before placing a window (from 23:59:50); the cases that
+#: place windows add it to their timeouts.
+MIDNIGHT_WAIT_S = 71
 #: The longest declared TEST exit absence the suite waits for.
 MAX_EXIT_ABSENCE_S = 20
+
+
+async def _clear_of_midnight() -> datetime:
+    """Now in Asia/Seoul, once the window of the minute that just ended and its grace lie within
+    one local day: from 23:59:50 to 00:01:00 this waits for 00:01 (at most ``MIDNIGHT_WAIT_S``),
+    so that a run near midnight checks the rule instead of skipping it."""
+    local = datetime.now(KST)
+    if (local.hour, local.minute) == (0, 0) or (local.hour, local.minute, local.second) >= (23, 59, 50):
+        clear = (local + timedelta(seconds=15)).replace(hour=0, minute=1, second=0, microsecond=0)
+        await asyncio.sleep(max(0.0, (clear - local).total_seconds()) + 0.05)
+        local = datetime.now(KST)
+    return local
 
 
 async def expect_arrivals_missed(world: World, zones: list[cs.Zone]) -> datetime:
     """Give the ward an expected window at each of ``zones`` that ended a moment ago, with a grace
     that makes it due MISSED_LEAD_S seconds from now [TAG-015]; returns the due time (UTC)."""
-    local = datetime.now(KST)
-    if (local.hour, local.minute) == (0, 0) or (local.hour, local.minute, local.second) >= (23, 59, 50):
-        world.ctx.skip("too close to midnight Asia/Seoul to place an expected window that ends today")
+    local = await _clear_of_midnight()
     end = local.replace(second=0, microsecond=0)
     grace = int((local - end).total_seconds()) + 1 + MISSED_LEAD_S
     window = cs.LocalTimeWindow(
@@ -1572,7 +1585,7 @@ async def sleep_until(moment: datetime) -> None:
     requirements=["TAG-015", "TAG-023", "GRD-002", "CHD-017"],
     profile=PROFILE,
     kind="positive",
-    timeout=40,
+    timeout=40 + MIDNIGHT_WAIT_S,
 )
 async def missed_expected_arrival(ctx: CaseContext) -> None:
     world = await build_world(ctx)

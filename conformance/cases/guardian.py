@@ -24,6 +24,7 @@ from conformance import CaseContext, case, check, expect_error, expect_ok
 from conformance.cases.child_safety import (
     DENIED,
     INVALID,
+    MIDNIGHT_WAIT_S,
     NOT_FOUND,
     PROFILE,
     TEST_LATENCY_S,
@@ -641,7 +642,7 @@ async def danger_zone_ladder(ctx: CaseContext) -> None:
     requirements=["GRD-004", "GRD-006", "GRD-003"],
     profile=PROFILE,
     kind="negative",
-    timeout=58,
+    timeout=58 + MIDNIGHT_WAIT_S,
 )
 async def warning_ceiling(ctx: CaseContext) -> None:
     world = await build_world(ctx)
