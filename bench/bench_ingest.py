@@ -16,7 +16,7 @@ import asyncio
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,8 @@ STREAMS = 4
 BATCH = 100
 #: Events per SubmitTagEvents call (the most TAG-009 allows).
 SUBMIT_BATCH = 500
+#: Items of each share sent before the timed part (connection set-up, first-call costs).
+WARM = 5
 READER = "readers/school-gate"
 TAG_UID = "3F2A9C01"
 
@@ -90,6 +92,25 @@ def raw_sqlite(path: Path, evs: list[Any], batch: int) -> float:
     return len(rows) / seconds
 
 
+async def _timed(
+    channels: list[grpc.aio.Channel],
+    clients: list[Any],
+    shares: list[list[Any]],
+    one: Callable[[Any, list[Any]], Awaitable[None]],
+) -> float:
+    """Items per second: ``one(client, items)`` on every client at once, first over ``WARM`` items
+    of each share (not timed), then over the rest; the channels are closed after."""
+    try:
+        await asyncio.gather(*(one(c, sh[:WARM]) for c, sh in zip(clients, shares, strict=True)))
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(c, sh[WARM:]) for c, sh in zip(clients, shares, strict=True)))
+        seconds = time.perf_counter() - t0
+    finally:
+        for ch in channels:
+            await ch.close(None)
+    return sum(len(sh) - WARM for sh in shares) / seconds
+
+
 async def through_center(center: Any, evs: list[Any]) -> tuple[float, int, str]:
     """Events per second acked over ``STREAMS`` streams; (rate, rejected, first reason)."""
     from ansim.v1 import child_safety_pb2 as cs
@@ -113,16 +134,8 @@ async def through_center(center: Any, evs: list[Any]) -> tuple[float, int, str]:
                 first = first or str(ack.error)
 
     channels = [center.channel() for _ in range(STREAMS)]
-    try:
-        stubs = [csg.TagEventServiceStub(ch) for ch in channels]
-        await asyncio.gather(*(one(s, events_[:5]) for s, events_ in zip(stubs, shares, strict=True)))  # warm
-        t0 = time.perf_counter()
-        await asyncio.gather(*(one(s, sh[5:]) for s, sh in zip(stubs, shares, strict=True)))
-        seconds = time.perf_counter() - t0
-    finally:
-        for ch in channels:
-            await ch.close(None)
-    return sum(len(sh) - 5 for sh in shares) / seconds, rejected, first
+    stubs = [csg.TagEventServiceStub(ch) for ch in channels]
+    return await _timed(channels, stubs, shares, one), rejected, first
 
 
 async def through_submit(center: Any, evs: list[Any]) -> tuple[float, int, str]:
@@ -149,16 +162,8 @@ async def through_submit(center: Any, evs: list[Any]) -> tuple[float, int, str]:
                     first = first or str(ack.error)
 
     channels = [center.channel() for _ in range(STREAMS)]
-    try:
-        stubs = [csg.TagEventServiceStub(ch) for ch in channels]
-        await asyncio.gather(*(one(s, sh[:5]) for s, sh in zip(stubs, shares, strict=True)))  # warm
-        t0 = time.perf_counter()
-        await asyncio.gather(*(one(s, sh[5:]) for s, sh in zip(stubs, shares, strict=True)))
-        seconds = time.perf_counter() - t0
-    finally:
-        for ch in channels:
-            await ch.close(None)
-    return sum(len(sh) - 5 for sh in shares) / seconds, rejected, first
+    stubs = [csg.TagEventServiceStub(ch) for ch in channels]
+    return await _timed(channels, stubs, shares, one), rejected, first
 
 
 async def through_echo(address: str, ca: bytes, evs: list[Any]) -> tuple[float, int, str]:
@@ -183,15 +188,7 @@ async def through_echo(address: str, ca: bytes, evs: list[Any]) -> tuple[float, 
             pass
 
     channels = [grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(ca)) for _ in range(STREAMS)]
-    try:
-        await asyncio.gather(*(one(ch, sh[:5]) for ch, sh in zip(channels, shares, strict=True)))  # warm
-        t0 = time.perf_counter()
-        await asyncio.gather(*(one(ch, sh[5:]) for ch, sh in zip(channels, shares, strict=True)))
-        seconds = time.perf_counter() - t0
-    finally:
-        for ch in channels:
-            await ch.close(None)
-    return sum(len(sh) - 5 for sh in shares) / seconds, 0, ""
+    return await _timed(channels, channels, shares, one), 0, ""
 
 
 def _with_cpu(pid: int, n: int, measure: Any) -> tuple[tuple[float, int, str], float]:
