@@ -101,7 +101,7 @@ class CameraCsvReader:
                 "utf-8" if self.encoding.lower().replace("_", "-") == "utf-8-sig" else self.encoding
             )
             self._undecodable: set[int] = set()
-            lines = self._decoded_lines() if stop is None or start else self._lines_until(0, stop, 1)
+            lines = self._lines_until(0, None if start else stop, 1)
             self._reader = csv.reader(lines)
             try:
                 header_row = next(self._reader)
@@ -121,19 +121,10 @@ class CameraCsvReader:
     def layout(self) -> Layout:
         return self.header.layout
 
-    def _decoded_lines(self) -> Iterator[str]:
-        for number, raw in enumerate(self._file, start=1):
-            if number == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8) :]
-            try:
-                yield raw.decode(self._line_encoding)
-            except UnicodeDecodeError:
-                self._undecodable.add(number)
-                yield raw.decode(self._line_encoding, errors="replace")
-
     def _lines_until(self, start: int, stop: int | None, first_line: int) -> Iterator[str]:
-        """``_decoded_lines`` from byte ``start`` (line ``first_line``) up to the record boundary at
-        ``stop``; past it (setting ``overran``) to the end if a record is open there."""
+        """The file's lines decoded, from byte ``start`` (line ``first_line``) up to the record
+        boundary at ``stop`` (None: to the end); past it (setting ``overran``) to the end if a
+        record is open there. A line that does not decode is marked and read with replacements."""
         position = start
         for number, raw in enumerate(self._file, start=first_line):
             if stop is not None and position >= stop:
