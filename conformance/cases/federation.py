@@ -31,19 +31,24 @@ def _peer(ctx: CaseContext) -> str:
     return ctx.fixtures.peer_center
 
 
-def _cancel_on_cleanup(ctx: CaseContext, stub: Any, name: str) -> None:
-    """Cancel a forwarded emergency the case created when it ends; a refused cancel is reported."""
+def cancel_on_cleanup(ctx: CaseContext, stub: Any, name: str, *, refusal_expected: bool = False) -> None:
+    """Cancel a forwarded emergency the case created when it ends. A refused cancel is reported,
+    unless ``refusal_expected`` (the emergency may have been handed off, so the center refuses)."""
 
     async def cancel() -> None:
-        await stub.CancelForwardedEmergency(
-            federation_pb2.CancelForwardedEmergencyRequest(
-                request_id=ctx.request_id(),
-                emergency=name,
-                mode=ctx.mode,
-                reason=federation_pb2.CANCEL_REASON_USER_CANCELLED,
-                user_cancel_reason=emergency_pb2.EMERGENCY_CANCEL_REASON_ACCIDENTAL,
+        try:
+            await stub.CancelForwardedEmergency(
+                federation_pb2.CancelForwardedEmergencyRequest(
+                    request_id=ctx.request_id(),
+                    emergency=name,
+                    mode=ctx.mode,
+                    reason=federation_pb2.CANCEL_REASON_USER_CANCELLED,
+                    user_cancel_reason=emergency_pb2.EMERGENCY_CANCEL_REASON_ACCIDENTAL,
+                )
             )
-        )
+        except grpc.aio.AioRpcError:
+            if not refusal_expected:
+                raise
 
     ctx.on_cleanup(cancel)
 
@@ -106,7 +111,7 @@ async def _accepted(
         stub.ForwardEmergency(_forward(ctx, emergency, peer)), "a forward into the area"
     )
 
-    _cancel_on_cleanup(ctx, stub, response.emergency)
+    cancel_on_cleanup(ctx, stub, response.emergency)
     return emergency, response
 
 
@@ -531,7 +536,7 @@ async def handoff_back(ctx: CaseContext) -> None:
         "the handoff back",
     )
 
-    _cancel_on_cleanup(ctx, stub, again.emergency)
+    cancel_on_cleanup(ctx, stub, again.emergency)
     check(not again.duplicate, "the handoff back is not a duplicate of the transferred emergency")
     check(again.emergency != first.emergency, "a new emergency takes the incident over")
     check(list(again.via) == [peer, ctx.center()], "via is the request's via followed by the center")

@@ -12,7 +12,6 @@ peer accepted it; "forwarded" as a ForwardEmergency recorded at a harness peer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
 import uuid
@@ -21,11 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import grpc
 from ansim.v1 import common_pb2, dispatch_pb2, emergency_pb2, federation_pb2, federation_pb2_grpc
 
 from conformance import CaseContext, case, check, expect_ok
 from conformance.cases.emergency import Reporter, Stream, locations
+from conformance.cases.federation import cancel_on_cleanup
 from conformance.cases.video_setup import haversine_m
 from conformance.harness.federation.harness import Call, FederationHarness, Slot
 from conformance.harness.federation.session import harness_for
@@ -724,22 +723,6 @@ def _peer_stub(ctx: CaseContext) -> Any:
     return ctx.stub(federation_pb2_grpc.FederationServiceStub, "PEER_CENTER")
 
 
-def _cancel_later(ctx: CaseContext, stub: Any, name: str) -> None:
-    async def cancel() -> None:
-        with contextlib.suppress(grpc.aio.AioRpcError):
-            await stub.CancelForwardedEmergency(
-                federation_pb2.CancelForwardedEmergencyRequest(
-                    request_id=ctx.request_id(),
-                    emergency=name,
-                    mode=ctx.mode,
-                    reason=federation_pb2.CANCEL_REASON_USER_CANCELLED,
-                    user_cancel_reason=E.EMERGENCY_CANCEL_REASON_ACCIDENTAL,
-                )
-            )
-
-    ctx.on_cleanup(cancel)
-
-
 async def _events(
     h: FederationHarness,
     handling: str,
@@ -781,7 +764,7 @@ async def handoff_accepted_mirrors(ctx: CaseContext) -> None:
         via=[main],
     )
     response = await expect_ok(stub.HandoffEmergency(request), "HandoffEmergency into the center's area")
-    _cancel_later(ctx, stub, response.emergency)
+    cancel_on_cleanup(ctx, stub, response.emergency, refusal_expected=True)
     started = await _events(h, response.emergency, lambda e: e.WhichOneof("event") == "started", 5.0)
     check(bool(started), "no MirrorStatus with a started event reached the home center within 5 s [FED-022]")
     first = started[0]
@@ -851,7 +834,7 @@ async def handoff_on_leaving(ctx: CaseContext) -> None:
         "ForwardEmergency into the center's area",
     )
     name = response.emergency
-    _cancel_later(ctx, stub, name)
+    cancel_on_cleanup(ctx, stub, name, refusal_expected=True)
     base = datetime.now(UTC) - timedelta(seconds=30)
 
     async def relay(lat: float, lon: float, at_s: float, radius: float = 15.0) -> None:
